@@ -11,12 +11,15 @@ arrays to the device and draws minibatches itself.
   (with :func:`house_price_formula`), :func:`standardize`.
 - Splits: :func:`train_test_split` (deterministic for an integer seed, optionally
   stratified).
+- Natural images: :func:`load_sample_image` (scikit-image's bundled samples),
+  :func:`load_image` (any image file by path).
 - Toy problems: :func:`xor`.
 """
 
 from .dataset import Dataset
 from .idx import IDXFormatError, read_idx, write_idx
 from .images import load_digits, load_mnist
+from .natural import SAMPLE_IMAGES, load_image, load_sample_image
 from .splits import train_test_split
 from .tabular import (
     HOUSE_PRICE_FEATURES,
@@ -29,12 +32,15 @@ from .toy import xor
 
 __all__ = [
     "HOUSE_PRICE_FEATURES",
+    "SAMPLE_IMAGES",
     "Dataset",
     "IDXFormatError",
     "house_price_formula",
     "load_diabetes",
     "load_digits",
+    "load_image",
     "load_mnist",
+    "load_sample_image",
     "make_house_prices",
     "read_idx",
     "standardize",
