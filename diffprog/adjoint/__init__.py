@@ -26,12 +26,15 @@ from diffprog.adjoint._scan import (
     scan,
     segment_length,
 )
+from diffprog.adjoint.implicit import ImplicitAdjoint, fixed_point
 
 __all__ = [
     "Adjoint",
     "Checkpointed",
+    "ImplicitAdjoint",
     "StoreAll",
     "checkpointed_scan",
+    "fixed_point",
     "scan",
     "segment_length",
 ]

@@ -1,0 +1,629 @@
+r"""Constant-density acoustic wave propagation by finite differences, with CPML boundaries.
+
+The scalar wave equation with wave speed v(x) and a source term f,
+
+.. math:: \frac{\partial^2 u}{\partial t^2} = v^2\,\big(\nabla^2 u + f\big),
+
+is stepped with second-order leapfrog in time and central differences of order 2–8 in
+space (:mod:`diffprog.wave.fd`), written once for 1-D, 2-D and 3-D grids:
+
+.. math:: u^{n+1} = 2u^n - u^{n-1} + v^2\Delta t^2\Big(\sum_i \tilde\partial_i\tilde\partial_i u^n
+          + S f^n\Big),
+
+where the stretched derivatives ∂̃ᵢ carry the CPML memory fields (:mod:`diffprog.wave.pml`)
+inside absorbing layers and reduce to the plain stencil elsewhere, and S spreads the
+source amplitudes over the grid (:mod:`diffprog.wave.geometry`). Receivers sample uⁿ at
+every step n, *before* the step that injects fⁿ (so traces[..., 0] is the initial field,
+zero, and fⁿ first appears in sample n + 1), as Deepwave does.
+
+The CPML memory fields live only on slabs along each absorbing face (layer width plus the
+stencil's half-width), so the interior costs one Laplacian per step; ``Grid.layers`` lists
+the slabs. The time loop is a ``lax.scan`` (or a checkpointed one,
+``AcousticConfig.adjoint``), so
+``jax.grad``/``jax.vjp`` of anything computed from the traces is the exact adjoint-state
+gradient of this discrete scheme, and ``jax.jvp`` is the Born (linearised) modelling.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from diffprog.adjoint import Adjoint
+from diffprog.adjoint import scan as adjoint_scan
+from diffprog.wave import fd
+from diffprog.wave.geometry import Points, inject, points, record
+from diffprog.wave.pml import cpml_profile
+
+BOUNDARIES = ("absorbing", "free", "rigid")
+
+#: Minimum grid points per wavelength (at the highest significant source frequency, where
+#: the amplitude spectrum falls to 10 % of its peak) before a dispersion warning, per order.
+POINTS_PER_WAVELENGTH = {2: 10.0, 4: 5.0, 6: 4.0, 8: 3.5}
+
+
+def _per_face(value, ndim: int, name: str) -> tuple:
+    faces = tuple(value) if isinstance(value, (tuple, list)) else (value,) * (2 * ndim)
+    if len(faces) != 2 * ndim:
+        raise ValueError(
+            f"{name} has {len(faces)} entries for a {ndim}-D grid: give one value or "
+            f"{2 * ndim} (low and high face of each axis, e.g. top, bottom, left, right in 2-D)"
+        )
+    return faces
+
+
+@dataclasses.dataclass(frozen=True)
+class AcousticConfig:
+    """Static settings of an acoustic simulation (hashable; never differentiated).
+
+    Attributes:
+      dx: grid spacing in metres, one number or one per axis (z, [y,] x).
+      dt: time step in seconds (must satisfy the CFL limit, :func:`max_stable_dt`).
+      nt: number of time steps (= samples per trace).
+      accuracy: finite-difference order in space: 2, 4, 6 or 8.
+      pml_width: CPML thickness in cells, one number or one per face, ordered
+        (axis0 low, axis0 high, axis1 low, …) — (top, bottom, left, right) in 2-D, as in
+        Deepwave. Absorbing layers are *added outside* the model, whose edge velocities
+        are extended into them; locations stay relative to the model.
+      boundary: ``"absorbing"`` (CPML), ``"free"`` (pressure release, u = 0 one cell
+        outside the model, by the image method) or ``"rigid"`` (zero normal derivative half
+        a cell outside), one for all faces or one per face. Free and rigid faces get no
+        layer. ``"absorbing"`` with ``pml_width=0`` is a plain zero (Dirichlet) edge.
+      pml_freq: dominant frequency (Hz) in the CPML's frequency shift α; ``None`` uses the
+        peak of the source amplitude spectrum.
+      pml_velocity: wave speed in the CPML's damping σ₀; ``None`` uses the model's maximum
+        rounded up to the next value 2^(k/8) m/s (at most 9 % higher). Either way it is not
+        differentiated (like the PML of every adjoint-state code); the rounding keeps it
+        constant under small model perturbations (unless the maximum crosses one of those
+        unround values), so Taylor tests see a smooth misfit. Pass the maximum itself to
+        reproduce Deepwave's layers exactly.
+      adjoint: reverse-pass strategy of the time loop: ``"store_all"`` (memory O(nt)
+        wavefields), ``"checkpointed"`` (√nt segments, memory O(√nt), one extra forward
+        pass), or a :mod:`diffprog.adjoint` strategy such as ``Checkpointed(segments=8)``.
+      snapshot_every: 0 for none; k > 0 makes :func:`propagate` return the wavefield
+        every k steps.
+    """
+
+    dx: float | tuple[float, ...]
+    dt: float
+    nt: int
+    accuracy: int = 4
+    pml_width: int | tuple[int, ...] = 20
+    boundary: str | tuple[str, ...] = "absorbing"
+    pml_freq: float | None = None
+    pml_velocity: float | None = None
+    adjoint: str | Adjoint = "store_all"
+    snapshot_every: int = 0
+
+    def __post_init__(self):
+        fd.check_accuracy(self.accuracy)
+        if not (isinstance(self.dt, (int, float)) and self.dt > 0 and math.isfinite(self.dt)):
+            raise ValueError(f"dt must be a positive number of seconds, got {self.dt!r}")
+        if int(self.nt) != self.nt or self.nt < 1:
+            raise ValueError(f"nt must be a positive integer number of steps, got {self.nt!r}")
+        if int(self.snapshot_every) != self.snapshot_every or self.snapshot_every < 0:
+            raise ValueError(f"snapshot_every must be an integer >= 0, got {self.snapshot_every}")
+        dxs = self.dx if isinstance(self.dx, (tuple, list)) else (self.dx,)
+        if not all(isinstance(d, (int, float)) and d > 0 and math.isfinite(d) for d in dxs):
+            raise ValueError(f"dx must be positive, finite metres, got {self.dx!r}")
+        widths = self.pml_width if isinstance(self.pml_width, (tuple, list)) else (self.pml_width,)
+        if not all(int(w) == w and w >= 0 for w in widths):
+            raise ValueError(f"pml_width must be integers >= 0 (cells), got {self.pml_width!r}")
+        kinds = self.boundary if isinstance(self.boundary, (tuple, list)) else (self.boundary,)
+        bad = [k for k in kinds if k not in BOUNDARIES]
+        if bad:
+            raise ValueError(f"boundary {bad} not understood; choose from {BOUNDARIES}")
+        for name in ("pml_freq", "pml_velocity"):
+            value = getattr(self, name)
+            if value is not None and not (value > 0 and math.isfinite(value)):
+                raise ValueError(f"{name} must be positive (or None), got {value!r}")
+        if not (self.adjoint in ("store_all", "checkpointed") or isinstance(self.adjoint, Adjoint)):
+            raise ValueError(
+                f"adjoint={self.adjoint!r} not understood: use 'store_all', 'checkpointed' or a "
+                "diffprog.adjoint strategy such as Checkpointed(segments=8)"
+            )
+        # Tuples (not lists) keep the config hashable.
+        for name in ("dx", "pml_width", "boundary"):
+            value = getattr(self, name)
+            if isinstance(value, list):
+                object.__setattr__(self, name, tuple(value))
+
+
+class Grid(NamedTuple):
+    """Static layout of the computational grid (model plus absorbing layers).
+
+    Attributes:
+      model_shape: the user's model shape.
+      shape: the computational shape, layers included.
+      pad: per axis, (cells added before, cells added after) — the layer widths.
+      halo: per axis, (low, high) halo kind for the stencil: "zero", "free" or "rigid".
+      spacing: grid spacing per axis (m).
+      pml_axes: the axes that have at least one absorbing layer.
+      accuracy: the finite-difference order.
+      layers: one ``(axis, side, start, length)`` per absorbing face: the slab of
+        ``length`` = width + accuracy/2 cells from ``start`` along ``axis`` (the whole
+        extent of the other axes) where the CPML memory fields and corrections live.
+    """
+
+    model_shape: tuple[int, ...]
+    shape: tuple[int, ...]
+    pad: tuple[tuple[int, int], ...]
+    halo: tuple[tuple[str, str], ...]
+    spacing: tuple[float, ...]
+    pml_axes: tuple[int, ...]
+    accuracy: int
+    layers: tuple[tuple[int, str, int, int], ...] = ()
+
+
+def make_grid(model_shape: tuple[int, ...], cfg: AcousticConfig) -> Grid:
+    """The computational :class:`Grid` for a model of ``model_shape`` under ``cfg``."""
+    ndim = len(model_shape)
+    if ndim not in (1, 2, 3):
+        raise ValueError(
+            f"velocity must be a 1-D, 2-D or 3-D grid ((x,), (z, x) or (z, y, x)), got shape "
+            f"{model_shape}"
+        )
+    kinds = _per_face(cfg.boundary, ndim, "boundary")
+    widths = _per_face(cfg.pml_width, ndim, "pml_width")
+    spacing = fd._as_spacing(cfg.dx, ndim)
+    pad, halo = [], []
+    for i in range(ndim):
+        lo_kind, hi_kind = kinds[2 * i], kinds[2 * i + 1]
+        lo = int(widths[2 * i]) if lo_kind == "absorbing" else 0
+        hi = int(widths[2 * i + 1]) if hi_kind == "absorbing" else 0
+        pad.append((lo, hi))
+        halo.append(tuple("zero" if k == "absorbing" else k for k in (lo_kind, hi_kind)))
+    shape = tuple(n + lo + hi for n, (lo, hi) in zip(model_shape, pad, strict=True))
+    m = cfg.accuracy // 2
+    for i, n in enumerate(shape):
+        if n < m + 1:
+            raise ValueError(
+                f"grid axis {i} has {n} cells; order {cfg.accuracy} needs at least {m + 1}"
+            )
+    pml_axes = tuple(i for i, (lo, hi) in enumerate(pad) if lo + hi > 0)
+    layers = []
+    for i in pml_axes:
+        if model_shape[i] < 2 * m:
+            raise ValueError(
+                f"model axis {i} has {model_shape[i]} cells; with absorbing layers order "
+                f"{cfg.accuracy} needs at least {2 * m} model cells along it"
+            )
+        lo, hi = pad[i]
+        if lo:
+            layers.append((i, "lo", 0, lo + m))
+        if hi:
+            layers.append((i, "hi", shape[i] - hi - m, hi + m))
+    return Grid(
+        tuple(model_shape),
+        shape,
+        tuple(pad),
+        tuple(halo),
+        spacing,
+        pml_axes,
+        cfg.accuracy,
+        tuple(layers),
+    )
+
+
+class WaveState(NamedTuple):
+    """Carried state of the time loop: wavefields ``[shot, *grid]`` and CPML slabs.
+
+    Attributes:
+      u: wavefield at the current step n (computational grid).
+      u_prev: wavefield at step n − 1.
+      psi: CPML memory fields of the inner derivative, one per entry of ``Grid.layers``,
+        each on its slab (``[shot, ...]`` with the layer's length along its axis).
+      phi: CPML memory fields of the outer derivative, likewise.
+    """
+
+    u: jax.Array
+    u_prev: jax.Array
+    psi: tuple[jax.Array, ...]
+    phi: tuple[jax.Array, ...]
+
+
+class Medium(NamedTuple):
+    """Array coefficients of the scheme on the computational grid.
+
+    Attributes:
+      vdt2: v²Δt², the grid's shape (or ``[shot, *grid]``).
+      a, b: CPML coefficients per entry of ``Grid.layers``, on the layer's slab, shaped
+        to broadcast along its axis.
+    """
+
+    vdt2: jax.Array
+    a: tuple[jax.Array, ...]
+    b: tuple[jax.Array, ...]
+
+
+class Propagation(NamedTuple):
+    """Result of :func:`propagate`.
+
+    Attributes:
+      receiver_amplitudes: ``[shot, receiver, nt]`` traces (what :func:`simulate` returns).
+      snapshots: ``[shot, nt // snapshot_every, *model_shape]``: snapshot j is the field at
+        step (j + 1)·snapshot_every (time (j+1)·k·dt), model region only; ``None`` when
+        ``snapshot_every == 0``.
+      state: the final :class:`WaveState` (computational grid, layers included).
+    """
+
+    receiver_amplitudes: jax.Array
+    snapshots: jax.Array | None
+    state: WaveState
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def _is_concrete(x) -> bool:
+    return not isinstance(x, jax.core.Tracer)
+
+
+def peak_frequency(source_amplitudes, dt: float) -> jax.Array:
+    """Frequency (Hz) at which the summed amplitude spectrum of the sources peaks."""
+    amp = jnp.asarray(source_amplitudes)
+    nt = amp.shape[-1]
+    nfft = max(4 * nt, 64)
+    spec = jnp.abs(jnp.fft.rfft(amp, n=nfft, axis=-1)).reshape(-1, nfft // 2 + 1).sum(0)
+    return jnp.argmax(spec) / (nfft * dt)
+
+
+def _significant_frequency(source_amplitudes, dt: float) -> float:
+    amp = np.asarray(source_amplitudes, dtype=np.float64).reshape(-1, source_amplitudes.shape[-1])
+    nfft = max(4 * amp.shape[-1], 64)
+    spec = np.abs(np.fft.rfft(amp, n=nfft, axis=-1)).sum(0)
+    if spec.max() == 0:
+        return 0.0
+    above = np.nonzero(spec >= 0.1 * spec.max())[0]
+    return float(above[-1] / (nfft * dt))
+
+
+def validate(velocity, source_amplitudes, source_locations, receiver_locations, cfg) -> None:
+    """Check the inputs of :func:`simulate`; raise ``ValueError`` naming the problem.
+
+    Shapes are always checked. Values (finite positive velocity, CFL, locations inside
+    the grid, points per wavelength) are checked when the arrays are concrete; under
+    ``jit`` they are traced and only the static checks run, so validate once outside
+    ``jit`` (e.g. by calling :func:`simulate` eagerly) before compiling a training step.
+    """
+    ndim = jnp.ndim(velocity)
+    make_grid(tuple(jnp.shape(velocity)), cfg)
+    amp, sloc, rloc = source_amplitudes, source_locations, receiver_locations
+    if jnp.ndim(amp) != 3:
+        raise ValueError(
+            f"source_amplitudes must be [shot, source, time], got shape {jnp.shape(amp)}"
+        )
+    if jnp.shape(amp)[-1] != cfg.nt:
+        raise ValueError(
+            f"source_amplitudes have {jnp.shape(amp)[-1]} time samples but cfg.nt = {cfg.nt}; "
+            "they must match"
+        )
+    for name, loc, n in (
+        ("source_locations", sloc, jnp.shape(amp)[1]),
+        ("receiver_locations", rloc, None),
+    ):
+        shape = jnp.shape(loc)
+        if len(shape) != 3 or shape[-1] != ndim:
+            raise ValueError(
+                f"{name} must be [shot, n, {ndim}] (grid cells per axis), got shape {shape}"
+            )
+        if shape[0] != jnp.shape(amp)[0]:
+            raise ValueError(
+                f"{name} has {shape[0]} shots but source_amplitudes has {jnp.shape(amp)[0]}"
+            )
+        if n is not None and shape[1] != n:
+            raise ValueError(
+                f"source_locations has {shape[1]} sources per shot but source_amplitudes has {n}"
+            )
+        if _is_concrete(loc):
+            arr = np.asarray(loc, dtype=np.float64)
+            if not np.all(np.isfinite(arr)):
+                raise ValueError(f"{name} contain non-finite values")
+            upper = np.asarray(jnp.shape(velocity), dtype=np.float64) - 1
+            outside = np.nonzero(np.any((arr < 0) | (arr > upper), axis=-1))
+            if outside[0].size:
+                s, k = int(outside[0][0]), int(outside[1][0])
+                raise ValueError(
+                    f"{name}[{s}, {k}] = {arr[s, k].tolist()} lies outside the model grid "
+                    f"(each coordinate must be in [0, n-1] for shape {tuple(jnp.shape(velocity))})"
+                )
+    if _is_concrete(amp) and not np.all(np.isfinite(np.asarray(amp))):
+        raise ValueError("source_amplitudes contain non-finite values")
+    if not _is_concrete(velocity):
+        return
+    v = np.asarray(velocity, dtype=np.float64)
+    if not np.all(np.isfinite(v)):
+        raise ValueError("velocity contains non-finite values (NaN or inf)")
+    if np.any(v <= 0):
+        raise ValueError(
+            f"velocity must be positive everywhere (m/s); its minimum is {v.min():g} at index "
+            f"{np.unravel_index(np.argmin(v), v.shape)}"
+        )
+    spacing = fd._as_spacing(cfg.dx, ndim)
+    dt_max = fd.max_stable_dt(float(v.max()), spacing, cfg.accuracy, ndim)
+    if cfg.dt > dt_max:
+        raise ValueError(
+            f"dt = {cfg.dt:g} s exceeds the CFL stability limit for order {cfg.accuracy} in "
+            f"{ndim}-D with v_max = {v.max():g} m/s: the largest stable dt is {dt_max:.6g} s"
+        )
+    if _is_concrete(amp):
+        fmax = _significant_frequency(amp, cfg.dt)
+        if fmax > 0:
+            ppw = float(v.min()) / (fmax * max(spacing))
+            need = POINTS_PER_WAVELENGTH[cfg.accuracy]
+            if ppw < need:
+                warnings.warn(
+                    f"only {ppw:.2f} grid points per wavelength at {fmax:.3g} Hz (v_min = "
+                    f"{v.min():g} m/s, dx = {max(spacing):g} m); order {cfg.accuracy} needs "
+                    f"about {need:g} for small dispersion: refine dx or raise the accuracy",
+                    stacklevel=3,
+                )
+
+
+# ----------------------------------------------------------------------------- the scheme
+
+
+def pml_velocity(velocity, cfg: AcousticConfig):
+    """Wave speed in σ₀: ``cfg.pml_velocity``, else max(v) rounded up to 2^(k/8) (no grad).
+
+    The grid 2^(k/8) (ratio 1.09) is piecewise constant in v and avoids round numbers,
+    which test and user models often have as their maximum.
+    """
+    dtype = jnp.result_type(velocity)
+    if cfg.pml_velocity is not None:
+        return jnp.asarray(cfg.pml_velocity, dtype)
+    vmax = lax.stop_gradient(jnp.max(velocity)).astype(jnp.float32)
+    return (2.0 ** (jnp.ceil(8 * jnp.log2(vmax)) / 8)).astype(dtype)
+
+
+def pad_model(velocity, grid: Grid):
+    """Extend the model into the absorbing layers by repeating its edge values."""
+    return jnp.pad(velocity, grid.pad, mode="edge")
+
+
+def make_medium(velocity, source_amplitudes, grid: Grid, cfg: AcousticConfig) -> Medium:
+    """Array coefficients of the scheme: v²Δt² and the CPML profiles."""
+    dtype = jnp.result_type(velocity)
+    vpad = pad_model(velocity, grid)
+    vdt2 = (vpad * cfg.dt) ** 2
+    if cfg.pml_freq is not None:
+        freq = jnp.asarray(cfg.pml_freq, dtype)
+    else:
+        freq = lax.stop_gradient(peak_frequency(source_amplitudes, cfg.dt)).astype(dtype)
+    vmax = pml_velocity(velocity, cfg)
+    length = max(max(lo, hi) * grid.spacing[i] for i, (lo, hi) in enumerate(grid.pad))
+    a_list, b_list = [], []
+    ndim = len(grid.shape)
+    profiles = {}
+    for i in grid.pml_axes:
+        lo, hi = grid.pad[i]
+        profiles[i] = cpml_profile(grid.shape[i], lo, hi, length, cfg.dt, vmax, freq, dtype)
+    for i, _, start, size in grid.layers:
+        bshape = [1] * ndim
+        bshape[i] = size
+        a, b = profiles[i]
+        a_list.append(lax.dynamic_slice_in_dim(a, start, size).reshape(bshape))
+        b_list.append(lax.dynamic_slice_in_dim(b, start, size).reshape(bshape))
+    return Medium(vdt2, tuple(a_list), tuple(b_list))
+
+
+def _slice(x, axis: int, start: int, size: int):
+    return lax.slice_in_dim(x, start, start + size, axis=axis % x.ndim)
+
+
+def _embed(x, axis: int, start: int, n: int):
+    """Zero-pad ``x`` along ``axis`` so that it occupies [start, start + size) of n cells."""
+    axis = axis % x.ndim
+    widths = [(0, 0)] * x.ndim
+    widths[axis] = (start, n - start - x.shape[axis])
+    return jnp.pad(x, widths)
+
+
+def _ext(side: str, start: int, size: int, m: int) -> tuple[int, int, int]:
+    """Rows of u a layer's D₁u needs: (first row, count, offset of the slab in them)."""
+    return (start, size + m, 0) if side == "lo" else (start - m, size + m, m)
+
+
+def laplacian(state: WaveState, medium: Medium, grid: Grid):
+    """Σᵢ ∂̃ᵢ∂̃ᵢ u (CPML-stretched in the layers) and the updated memory fields.
+
+    Everywhere: Σᵢ D₂ᵢu. In each layer's slab (along axis i): ψ' = aψ + bD₁u,
+    X = D₂ᵢu + D₁ψ', φ' = aφ + bX, and the correction D₁ψ' + φ' is added, so that the
+    term of axis i there is X + φ' = ∂̃ᵢ∂̃ᵢu. Outside the layers a = b = 0 and ψ = φ = 0,
+    so the slabs (layer width plus the stencil's half-width) carry all the CPML work.
+    """
+    u = state.u
+    ndim = len(grid.shape)
+    m = grid.accuracy // 2
+    d2 = fd.second_derivatives(u, grid.spacing, grid.accuracy, grid.halo)
+    total = d2[0]
+    for term in d2[1:]:
+        total = total + term
+    psi_new, phi_new = [], []
+    for k, (i, side, start, size) in enumerate(grid.layers):
+        axis, h = i - ndim, grid.spacing[i]
+        a, b = medium.a[k], medium.b[k]
+        # D₁u and D₂u on the slab, from the rows of u they read (the slab's outer side is
+        # the grid's zero-halo face; the inner extra rows are cut off afterwards). D₂ is
+        # recomputed here rather than sliced from the full d2 so that XLA keeps the full
+        # stencil in one loop.
+        first, count, offset = _ext(side, start, size, m)
+        u_ext = _slice(u, axis, first, count)
+        du = _slice(fd.first_derivative(u_ext, axis, h, grid.accuracy), axis, offset, size)
+        d2u = _slice(fd.second_derivative(u_ext, axis, h, grid.accuracy), axis, offset, size)
+        psi = a * state.psi[k] + b * du
+        q = fd.first_derivative(psi, axis, h, grid.accuracy)
+        x = d2u + q
+        phi = a * state.phi[k] + b * x
+        total = total + _embed(q + phi, axis, start, grid.shape[i])
+        psi_new.append(psi)
+        phi_new.append(phi)
+    return total, tuple(psi_new), tuple(phi_new)
+
+
+def step(state: WaveState, medium: Medium, grid: Grid, amplitudes, sources: Points) -> WaveState:
+    """One leapfrog step: u^{n+1} = 2uⁿ − u^{n−1} + v²Δt²(Σ∂̃ᵢ∂̃ᵢuⁿ + S fⁿ).
+
+    ``sources`` must carry weights already multiplied by v²Δt² at their cells (as
+    :func:`source_points` builds them); ``amplitudes`` is ``[shot, source]``.
+    """
+    lap, psi, phi = laplacian(state, medium, grid)
+    u_next = 2 * state.u - state.u_prev + medium.vdt2 * lap
+    u_next = inject(u_next, amplitudes.astype(u_next.dtype), sources)
+    return WaveState(u_next, state.u, psi, phi)
+
+
+def initial_state(n_shots: int, grid: Grid, dtype) -> WaveState:
+    """Zero wavefields and memory fields for ``n_shots`` shots."""
+    zeros = lambda: jnp.zeros((n_shots, *grid.shape), dtype)
+
+    def slab(i, size):
+        shape = list(grid.shape)
+        shape[i] = size
+        return jnp.zeros((n_shots, *shape), dtype)
+
+    psi = tuple(slab(i, size) for i, _, _, size in grid.layers)
+    phi = tuple(slab(i, size) for i, _, _, size in grid.layers)
+    return WaveState(zeros(), zeros(), psi, phi)
+
+
+def _offset(locations, grid: Grid, dtype):
+    shift = jnp.asarray([lo for lo, _ in grid.pad], dtype)
+    return jnp.asarray(locations).astype(dtype) + shift
+
+
+def source_points(source_locations, medium: Medium, grid: Grid) -> Points:
+    """Injection table on the computational grid with weights scaled by v²Δt²."""
+    dtype = medium.vdt2.dtype
+    pts = points(_offset(source_locations, grid, dtype), grid.shape, dtype)
+    return Points(pts.index, pts.weight * medium.vdt2.reshape(-1)[pts.index])
+
+
+def receiver_points(receiver_locations, grid: Grid, dtype) -> Points:
+    """Sampling table of the receivers on the computational grid."""
+    return points(_offset(receiver_locations, grid, dtype), grid.shape, dtype)
+
+
+def model_region(field, grid: Grid):
+    """The model part of a computational-grid field ``[..., *grid.shape]``."""
+    index = [slice(lo, lo + n) for (lo, _), n in zip(grid.pad, grid.model_shape, strict=True)]
+    return field[(Ellipsis, *index)]
+
+
+def propagate(
+    velocity,
+    source_amplitudes,
+    source_locations,
+    receiver_locations,
+    cfg: AcousticConfig,
+) -> Propagation:
+    """Run the simulation; traces, optional snapshots and the final state.
+
+    Arguments as for :func:`simulate`. Snapshots are recorded when
+    ``cfg.snapshot_every > 0`` (see :class:`Propagation`).
+    """
+    velocity = jnp.asarray(velocity)
+    if not jnp.issubdtype(velocity.dtype, jnp.floating):
+        velocity = velocity.astype(jnp.result_type(float))
+    dtype = velocity.dtype
+    validate(velocity, source_amplitudes, source_locations, receiver_locations, cfg)
+    amp = jnp.asarray(source_amplitudes).astype(dtype)
+    grid = make_grid(velocity.shape, cfg)
+    medium = make_medium(velocity, amp, grid, cfg)
+    src = source_points(source_locations, medium, grid)
+    rec = receiver_points(receiver_locations, grid, dtype)
+    n_shots = amp.shape[0]
+    state0 = initial_state(n_shots, grid, dtype)
+    # One v²Δt² per shot: the reverse pass then accumulates its cotangent elementwise in
+    # the loop and sums over shots once at the end (a per-step reduction over the shot
+    # axis is an order of magnitude slower on CPU).
+    medium = medium._replace(vdt2=jnp.broadcast_to(medium.vdt2, (n_shots, *grid.shape)))
+    xs = jnp.moveaxis(amp, -1, 0)  # [nt, shot, source]
+
+    def body(state, f_t):
+        traces = record(state.u, rec)
+        return step(state, medium, grid, f_t, src), traces
+
+    k = cfg.snapshot_every
+    if k == 0:
+        state, ys = adjoint_scan(body, state0, xs, adjoint=cfg.adjoint)
+        return Propagation(jnp.moveaxis(ys, 0, -1), None, state)
+
+    n_blocks = -(-cfg.nt // k)
+    extra = n_blocks * k - cfg.nt
+    if extra:
+        xs = jnp.concatenate([xs, jnp.zeros((extra, *xs.shape[1:]), dtype)])
+    blocks = xs.reshape(n_blocks, k, *xs.shape[1:])
+
+    def block(state, f_block):
+        state, traces = lax.scan(body, state, f_block)
+        return state, (traces, model_region(state.u, grid))
+
+    state, (ys, snaps) = adjoint_scan(block, state0, blocks, adjoint=cfg.adjoint)
+    ys = ys.reshape(n_blocks * k, *ys.shape[2:])[: cfg.nt]
+    snaps = jnp.moveaxis(snaps[: cfg.nt // k], 0, 1)
+    return Propagation(jnp.moveaxis(ys, 0, -1), snaps, state)
+
+
+def simulate(
+    velocity,
+    source_amplitudes,
+    source_locations,
+    receiver_locations,
+    cfg: AcousticConfig,
+):
+    r"""Receiver traces of the acoustic wave equation for a batch of shots.
+
+    Solves ∂ₜ²u = v²(∇²u + f) on the model grid (plus absorbing layers) with the scheme
+    of :mod:`diffprog.wave.propagation`, sources injected and receivers sampled by
+    multilinear interpolation. Differentiable with respect to ``velocity`` and
+    ``source_amplitudes`` (``jax.grad``/``jax.vjp``: the exact discrete adjoint-state
+    gradient; ``jax.jvp``: Born modelling); for slowness s pass ``1 / s``.
+
+    Source scaling: amplitude fⁿ of a source at cell c adds v_c²Δt²·fⁿ to u^{n+1} (the
+    v²Δt² of the leapfrog update, as in Deepwave). A unit amplitude on one cell therefore
+    represents a point source of strength h^d (cell volume) in ∂ₜ²u = v²(∇²u + f δ(x − x_s)).
+    Deepwave writes its equation as v²∇²w − ∂ₜ²w = v²f, the opposite sign of the source
+    term: for the same amplitudes its traces are the negatives of these.
+
+    Args:
+      velocity: wave speed (m/s), shape ``(nx,)``, ``(nz, nx)`` or ``(nz, ny, nx)``;
+        its dtype (float32 or float64) sets the computation's.
+      source_amplitudes: ``[shot, source, nt]``.
+      source_locations: ``[shot, source, ndim]`` in grid cells of the model (floats allowed:
+        off-grid points are interpolated), axis order of ``velocity``.
+      receiver_locations: ``[shot, receiver, ndim]``, likewise.
+      cfg: an :class:`AcousticConfig`.
+
+    Returns:
+      ``[shot, receiver, nt]`` traces; sample n is the field at time n·dt (before
+      the source sample n is injected).
+
+    Raises:
+      ValueError: bad shapes; and, for concrete inputs, dt above the CFL limit (stating
+        the largest stable dt), non-finite or non-positive velocity, points outside the
+        grid. A ``UserWarning`` reports too few grid points per wavelength.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from diffprog.wave import AcousticConfig, ricker, simulate
+      >>> cfg = AcousticConfig(dx=10.0, dt=0.001, nt=300, pml_width=10)
+      >>> v = jnp.full((40, 60), 1500.0)
+      >>> amp = ricker(12.0, 300, 0.001)[None, None]
+      >>> traces = simulate(v, amp, jnp.array([[[5, 30]]]), jnp.array([[[5, 10], [5, 50]]]), cfg)
+      >>> traces.shape
+      (1, 2, 300)
+
+    References:
+      Alford, R. M., Kelly, K. R. & Boore, D. M. (1974). Accuracy of finite-difference
+      modeling of the acoustic wave equation. Geophysics 39(6), 834–842.
+      Richardson, A. (2023). Deepwave (v0.0.20). Zenodo. doi:10.5281/zenodo.8381177.
+    """
+    return propagate(velocity, source_amplitudes, source_locations, receiver_locations, cfg)[0]
