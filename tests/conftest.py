@@ -12,6 +12,7 @@ if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
     ).strip()
 
 import itertools
+from pathlib import Path
 
 import jax
 import pytest
@@ -25,3 +26,23 @@ def getkey():
     counter = itertools.count()
     base = jax.random.key(1234)
     return lambda: jax.random.fold_in(base, next(counter))
+
+
+EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
+
+
+@pytest.fixture
+def run_quick():
+    """Run an experiment of ``experiments/`` at quick size (plus ``--set`` overrides)."""
+    from diffprog import experiment as ex
+
+    def run(name, out, **overrides):
+        return ex.run_experiment(
+            name,
+            quick=True,
+            out=out,
+            overrides={k: str(v) for k, v in overrides.items()},
+            directory=EXPERIMENTS,
+        )
+
+    return run

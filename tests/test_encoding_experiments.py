@@ -10,18 +10,8 @@ from diffprog import experiment as ex
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
 
 
-def _run(name, tmp_path, **overrides):
-    return ex.run_experiment(
-        name,
-        quick=True,
-        out=tmp_path,
-        overrides={k: str(v) for k, v in overrides.items()},
-        directory=EXPERIMENTS,
-    )
-
-
-def test_encoding_gradients_slope_is_one(tmp_path):
-    rec = _run(
+def test_encoding_gradients_slope_is_one(tmp_path, run_quick):
+    rec = run_quick(
         "encoding_gradients",
         tmp_path,
         dim=16,
@@ -43,8 +33,10 @@ def test_encoding_gradients_slope_is_one(tmp_path):
     assert (tmp_path / "encoding_gradients" / "jacobian_vs_frequency.png").exists()
 
 
-def test_spectral_bias_low_frequencies_first(tmp_path):
-    rec = _run("spectral_bias", tmp_path, frequencies="1,4", points=32, steps=400, hidden="32,32")
+def test_spectral_bias_low_frequencies_first(tmp_path, run_quick):
+    rec = run_quick(
+        "spectral_bias", tmp_path, frequencies="1,4", points=32, steps=400, hidden="32,32"
+    )
     plain = rec["metrics"]["none"]["learned_at_step"]
     ff = rec["metrics"]["fourier σ=16"]["learned_at_step"]
     # the plain ReLU MLP learns k=1 first (k=4 later, or not within the budget)
@@ -54,7 +46,7 @@ def test_spectral_bias_low_frequencies_first(tmp_path):
     assert rec["figures"] == ["residual_spectrum.png"]
 
 
-def test_fourier_features_table_resume_and_image_paths(tmp_path):
+def test_fourier_features_table_resume_and_image_paths(tmp_path, run_quick):
     from skimage import io
 
     from diffprog.data import load_sample_image
@@ -73,7 +65,7 @@ def test_fourier_features_table_resume_and_image_paths(tmp_path):
         gaussian_sigmas="2,4",
         seeds=2,
     )
-    rec = _run("fourier_features", tmp_path, **settings)
+    rec = run_quick("fourier_features", tmp_path, **settings)
     table = rec["metrics"]["table"]
     assert [r["mapping"] for r in table] == ["gaussian"]
     for r in table:
@@ -88,7 +80,7 @@ def test_fourier_features_table_resume_and_image_paths(tmp_path):
     assert {r["n_test"] for r in rec["metrics"]["runs"]} == {24 * 24 * 3 // 4}
     assert {"reconstructions.png", "sigma_sweep.png"} <= set(rec["figures"])
     # a rerun trains nothing and reproduces the table
-    again = _run("fourier_features", tmp_path, **settings)
+    again = run_quick("fourier_features", tmp_path, **settings)
     assert again["metrics"]["runs_reused_from_disk"] == len(rec["metrics"]["runs"])
     assert again["metrics"]["table"] == table
 

@@ -9,25 +9,15 @@ from diffprog import experiment as ex
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
 
 
-def _run(name, tmp_path, **overrides):
-    return ex.run_experiment(
-        name,
-        quick=True,
-        out=tmp_path,
-        overrides={k: str(v) for k, v in overrides.items()},
-        directory=EXPERIMENTS,
-    )
-
-
-def test_xor(tmp_path):
-    rec = _run("xor", tmp_path)
+def test_xor(tmp_path, run_quick):
+    rec = run_quick("xor", tmp_path)
     assert rec["headline"]["mlp_best_accuracy"] == 1.0
     assert rec["metrics"]["mlp"]["fraction_solved"] >= 0.5
     assert rec["headline"]["linear_best_accuracy"] <= 0.75
 
 
-def test_regression(tmp_path):
-    rec = _run("regression", tmp_path, steps=300)
+def test_regression(tmp_path, run_quick):
+    rec = run_quick("regression", tmp_path, steps=300)
     m = rec["metrics"]
     # nonlinear synthetic prices: the MLP must beat the least-squares line clearly
     assert m["house_prices"]["mlp_test_rmse"] < 0.8 * m["house_prices"]["least_squares_test_rmse"]
@@ -36,8 +26,8 @@ def test_regression(tmp_path):
     assert m["diabetes"]["mlp_test_rmse"] < m["diabetes"]["predict_mean_test_rmse"]
 
 
-def test_digits(tmp_path):
-    rec = _run("digits", tmp_path, steps=200, evals=2)
+def test_digits(tmp_path, run_quick):
+    rec = run_quick("digits", tmp_path, steps=200, evals=2)
     assert rec["headline"]["cnn_test_accuracy"] > 0.9
     assert rec["headline"]["mlp_test_accuracy"] > 0.9
     cm = rec["metrics"]["cnn"]["confusion_matrix"]
@@ -45,8 +35,8 @@ def test_digits(tmp_path):
     assert {"learning_curves.png", "confusion.png"} <= set(rec["figures"])
 
 
-def test_gradcheck(tmp_path):
-    rec = _run("gradcheck", tmp_path, activations="tanh,relu")
+def test_gradcheck(tmp_path, run_quick):
+    rec = run_quick("gradcheck", tmp_path, activations="tanh,relu")
     h = rec["headline"]
     assert h["max_manual_vs_jax_grad"] < 1e-10
     assert h["max_jax_grad_vs_fd"] < 1e-6

@@ -1,29 +1,15 @@
 """The seismic experiments run below quick size on the synthetic model, and their claims hold."""
 
-from pathlib import Path
-
 import pytest
 
-from diffprog import experiment as ex
 from diffprog.wave.io import write_npy
 from diffprog.wave.models import layered_faulted_model
 
-EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
 pytestmark = pytest.mark.filterwarnings("ignore:only .* grid points per wavelength")
 
 
-def _run(name, tmp_path, **overrides):
-    return ex.run_experiment(
-        name,
-        quick=True,
-        out=tmp_path,
-        overrides={k: str(v) for k, v in overrides.items()},
-        directory=EXPERIMENTS,
-    )
-
-
-def test_rtm_marmousi(tmp_path):
-    rec = _run("rtm_marmousi", tmp_path, shots=3)
+def test_rtm_marmousi(tmp_path, run_quick):
+    rec = run_quick("rtm_marmousi", tmp_path, shots=3)
     scores = rec["metrics"]["scores"]
     assert set(scores) == {
         "cross-correlation",
@@ -41,11 +27,11 @@ def test_rtm_marmousi(tmp_path):
 
 
 @pytest.mark.slow  # the claim is covered by the unit tests; `make test-all` runs it
-def test_fwi_marmousi_reduces_model_error_and_reads_model_files(tmp_path):
+def test_fwi_marmousi_reduces_model_error_and_reads_model_files(tmp_path, run_quick):
     # the model comes from a file, as a full-size run on Marmousi would
     v = layered_faulted_model((28, 70), 25.0, water_depth=150.0)
     write_npy(tmp_path / "model.npy", v)
-    rec = _run(
+    rec = run_quick(
         "fwi_marmousi",
         tmp_path,
         model_path=tmp_path / "model.npy",

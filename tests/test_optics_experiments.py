@@ -9,18 +9,8 @@ from diffprog import experiment as ex
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
 
 
-def _run(name, tmp_path, **overrides):
-    return ex.run_experiment(
-        name,
-        quick=True,
-        out=tmp_path,
-        overrides={k: str(v) for k, v in overrides.items()},
-        directory=EXPERIMENTS,
-    )
-
-
-def test_cgh_adam_beats_gerchberg_saxton(tmp_path):
-    rec = _run("cgh", tmp_path, size=32, iterations=50, seeds=1, methods="gs,adam")
+def test_cgh_adam_beats_gerchberg_saxton(tmp_path, run_quick):
+    rec = run_quick("cgh", tmp_path, size=32, iterations=50, seeds=1, methods="gs,adam")
     h = rec["headline"]
     assert h["adam_final_psnr_db"] > h["gs_final_psnr_db"] + 2.0
     assert {"psnr_curves.png", "reconstructions.png"} <= set(rec["figures"])
@@ -28,8 +18,8 @@ def test_cgh_adam_beats_gerchberg_saxton(tmp_path):
     assert all(r["16-level SLM"] < r["nominal"] + 0.5 for r in rows)
 
 
-def test_holography_inversion_removes_the_twin_image(tmp_path):
-    rec = _run(
+def test_holography_inversion_removes_the_twin_image(tmp_path, run_quick):
+    rec = run_quick(
         "holography", tmp_path, size=48, iterations=80, noise_levels="0.0", distances="0.002",
         base_noise=0.0,
     )  # fmt: skip
@@ -40,8 +30,8 @@ def test_holography_inversion_removes_the_twin_image(tmp_path):
     assert "reconstruction_amplitude.png" in rec["figures"]
 
 
-def test_phase_retrieval_gradient_descent_succeeds(tmp_path):
-    rec = _run(
+def test_phase_retrieval_gradient_descent_succeeds(tmp_path, run_quick):
+    rec = run_quick(
         "phase_retrieval", tmp_path, size=24, objects=2, iterations=120, checkpoints=2,
         algorithms="er,adam",
     )  # fmt: skip

@@ -1,27 +1,12 @@
 """The recurrent-network experiments run at (below) quick size and their claims hold."""
 
 import math
-from pathlib import Path
 
 import pytest
 
-from diffprog import experiment as ex
 
-EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
-
-
-def _run(name, tmp_path, **overrides):
-    return ex.run_experiment(
-        name,
-        quick=True,
-        out=tmp_path,
-        overrides={k: str(v) for k, v in overrides.items()},
-        directory=EXPERIMENTS,
-    )
-
-
-def test_truncated_bptt_fails_below_the_delay_and_learns_above(tmp_path):
-    rec = _run("truncated_bptt", tmp_path, windows="4,8", iterations=60)
+def test_truncated_bptt_fails_below_the_delay_and_learns_above(tmp_path, run_quick):
+    rec = run_quick("truncated_bptt", tmp_path, windows="4,8", iterations=60)
     h = rec["headline"]
     assert h["delay_L"] == 4
     assert h["max_accuracy_k_le_L"] < 0.5  # k <= L: near chance (1/4)
@@ -30,8 +15,8 @@ def test_truncated_bptt_fails_below_the_delay_and_learns_above(tmp_path):
 
 
 @pytest.mark.slow  # the claim is covered by the unit tests; `make test-all` runs it
-def test_gradient_flow_curves(tmp_path):
-    rec = _run("gradient_flow", tmp_path, hidden=16, length=40, batch=4, train_steps=30)
+def test_gradient_flow_curves(tmp_path, run_quick):
+    rec = run_quick("gradient_flow", tmp_path, hidden=16, length=40, batch=4, train_steps=30)
     h = rec["headline"]
     assert h["linear_max_rel_error_vs_rho_lag"] < 1e-10  # the exact ρ^lag law
     assert h["tanh_smallest_rho_growth"] < 0.6  # vanishing

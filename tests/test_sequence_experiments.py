@@ -10,18 +10,8 @@ from diffprog.data import find_keel_splice, infix_tokens, parse_tree
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
 
 
-def _run(name, tmp_path, **overrides):
-    return ex.run_experiment(
-        name,
-        quick=True,
-        out=tmp_path,
-        overrides={k: str(v) for k, v in overrides.items()},
-        directory=EXPERIMENTS,
-    )
-
-
-def test_splice(tmp_path):
-    rec = _run("splice", tmp_path, steps=40, hidden=8, evals=1, bidirectional="false")
+def test_splice(tmp_path, run_quick):
+    rec = run_quick("splice", tmp_path, steps=40, hidden=8, evals=1, bidirectional="false")
     m = rec["metrics"]
     assert set(m["models"]) == {"lstm", "logistic_regression", "pwm"}
     for scores in m["models"].values():
@@ -36,8 +26,8 @@ def test_splice(tmp_path):
     assert "splice" in rec["data_source"].lower()
 
 
-def test_sentiment_on_generated_reviews(tmp_path):
-    rec = _run(
+def test_sentiment_on_generated_reviews(tmp_path, run_quick):
+    rec = run_quick(
         "sentiment",
         tmp_path,
         data="synthetic",
@@ -55,7 +45,7 @@ def test_sentiment_on_generated_reviews(tmp_path):
     assert "generated" in rec["data_source"]
 
 
-def test_tree_rnn(tmp_path):
+def test_tree_rnn(tmp_path, run_quick):
     # the sequence model's code path is exercised by the other two experiments' tests; here
     # its per-token targets are checked directly, and the Tree-LSTM is trained end to end
     module = ex.load("tree_rnn", EXPERIMENTS)
@@ -64,7 +54,7 @@ def test_tree_rnn(tmp_path):
     assert module._bracket_targets(tree, False) == [-1, -1, -1, -1, -1, 9, -1, -1, 6]
     assert module._bracket_targets(tree, True) == [-1] * 8 + [6]
     assert module._node_targets(tree, False) == [-1, -1, -1, 9, -1, -1, 6]
-    rec = _run(
+    rec = run_quick(
         "tree_rnn",
         tmp_path,
         n_train=256,

@@ -1,26 +1,10 @@
 """The sparse-recovery experiments run below quick size and their claims hold there."""
 
-from pathlib import Path
-
 import pytest
 
-from diffprog import experiment as ex
 
-EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
-
-
-def _run(name, tmp_path, **overrides):
-    return ex.run_experiment(
-        name,
-        quick=True,
-        out=tmp_path,
-        overrides={k: str(v) for k, v in overrides.items()},
-        directory=EXPERIMENTS,
-    )
-
-
-def test_lasso(tmp_path):
-    rec = _run("lasso", tmp_path, iterations=200, reference_iterations=3000)
+def test_lasso(tmp_path, run_quick):
+    rec = run_quick("lasso", tmp_path, iterations=200, reference_iterations=3000)
     h, m = rec["headline"], rec["metrics"]
     for name in ("sparse_250x500", "diabetes"):
         assert abs(h[f"{name}_gap_vs_sklearn"]) < 1e-10
@@ -31,8 +15,8 @@ def test_lasso(tmp_path):
     assert rec["figures"] == ["objective_gap.png"]
 
 
-def test_lista(tmp_path):
-    rec = _run(
+def test_lista(tmp_path, run_quick):
+    rec = run_quick(
         "lista",
         tmp_path,
         layers=2,
@@ -52,8 +36,8 @@ def test_lista(tmp_path):
 
 
 @pytest.mark.slow  # the claim is covered by the unit tests; `make test-all` runs it
-def test_sparse_denoising(tmp_path):
-    rec = _run("sparse_denoising", tmp_path, steps=20, fista_iterations=10, layers=3)
+def test_sparse_denoising(tmp_path, run_quick):
+    rec = run_quick("sparse_denoising", tmp_path, steps=20, fista_iterations=10, layers=3)
     h = rec["headline"]
     assert h["net_psnr_db"] > h["observation_psnr_db"]
     assert h["fista_same_iterations_psnr_db"] > h["observation_psnr_db"]

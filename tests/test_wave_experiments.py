@@ -1,26 +1,10 @@
 """The wave experiments run at (below) quick size and their claims hold there."""
 
-from pathlib import Path
-
 import pytest
 
-from diffprog import experiment as ex
 
-EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
-
-
-def _run(name, tmp_path, **overrides):
-    return ex.run_experiment(
-        name,
-        quick=True,
-        out=tmp_path,
-        overrides={k: str(v) for k, v in overrides.items()},
-        directory=EXPERIMENTS,
-    )
-
-
-def test_wave_green(tmp_path):
-    rec = _run("wave_green", tmp_path, dims="2", orders="2,8", distance_cells=10)
+def test_wave_green(tmp_path, run_quick):
+    rec = run_quick("wave_green", tmp_path, dims="2", orders="2,8", distance_cells=10)
     h = rec["headline"]
     assert h["error_2d_order2"] < 0.1
     assert h["error_2d_order8"] < 0.1 * h["error_2d_order2"]
@@ -31,8 +15,8 @@ def test_wave_green(tmp_path):
 
 
 @pytest.mark.slow  # the claim is covered by the unit tests; `make test-all` runs it
-def test_adjoint_equivalence(tmp_path):
-    rec = _run("adjoint_equivalence", tmp_path, nt=240, nx=48, nz=32)
+def test_adjoint_equivalence(tmp_path, run_quick):
+    rec = run_quick("adjoint_equivalence", tmp_path, nt=240, nx=48, nz=32)
     h = rec["headline"]
     assert h["hand_adjoint_vs_jax_grad"] < 1e-8
     assert h["frequency_image_vs_jax_grad"] < 1e-8
