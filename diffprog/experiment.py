@@ -210,6 +210,29 @@ def checkpoint_dir(cfg: Any, name: str) -> str:
     return str(Path(cfg.out_dir) / "checkpoints" / f"{name}-{config_hash(cfg)}")
 
 
+def train_config(cfg: Any, name: str, **overrides: Any):
+    """The :class:`~diffprog.train.TrainConfig` of one training run of an experiment.
+
+    Reads ``cfg.steps``, ``cfg.batch_size`` and ``cfg.evals`` (evaluations per run); logs
+    and evaluates ``evals`` times, checkpoints five times into :func:`checkpoint_dir`, and
+    labels the progress bar ``<experiment>/<name>``. ``overrides`` replace any field.
+    """
+    from diffprog.train import TrainConfig
+
+    every = max(cfg.steps // cfg.evals, 1)
+    fields = dict(
+        steps=cfg.steps,
+        batch_size=cfg.batch_size,
+        log_every=every,
+        eval_every=every,
+        checkpoint_every=max(cfg.steps // 5, 1),
+        checkpoint_dir=checkpoint_dir(cfg, name),
+        desc=f"{Path(cfg.out_dir).name}/{name}",
+    )
+    fields.update(overrides)
+    return TrainConfig(**fields)
+
+
 # ----------------------------------------------------------------------------- running
 
 

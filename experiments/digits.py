@@ -16,9 +16,9 @@ import numpy as np
 import optax
 
 from diffprog.data import load_digits, train_test_split
-from diffprog.experiment import ExperimentConfig, checkpoint_dir, figure, save_figure
+from diffprog.experiment import ExperimentConfig, figure, save_figure, train_config
 from diffprog.nn import CNN, MLP, accuracy, softmax_cross_entropy
-from diffprog.train import TrainConfig, fit
+from diffprog.train import fit
 
 DESCRIPTION = "MLP and CNN on scikit-learn's 8x8 digits: learning curves, confusion matrix"
 
@@ -71,22 +71,13 @@ def train_model(name: str, train, test, cfg: Config) -> dict:
         logits = eval_logits(p, xte)
         return {"test_acc": accuracy(logits, yte), "test_loss": softmax_cross_entropy(logits, yte)}
 
-    every = max(cfg.steps // cfg.evals, 1)
     schedule = optax.cosine_decay_schedule(cfg.learning_rate, cfg.steps, alpha=0.05)
     result = fit(
         loss_fn,
         params,
         optax.adam(schedule),
         (jnp.asarray(train.x), jnp.asarray(train.y)),
-        TrainConfig(
-            steps=cfg.steps,
-            batch_size=cfg.batch_size,
-            log_every=every,
-            eval_every=every,
-            checkpoint_every=max(cfg.steps // 5, 1),
-            checkpoint_dir=checkpoint_dir(cfg, name),
-            desc=f"digits/{name}",
-        ),
+        train_config(cfg, name),
         key=jax.random.key(cfg.seed + 1),
         eval_fn=eval_fn,
     )

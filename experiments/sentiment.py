@@ -44,9 +44,9 @@ from diffprog.data import (
     tokenize,
     train_test_split,
 )
-from diffprog.experiment import ExperimentConfig, checkpoint_dir, figure, save_figure
+from diffprog.experiment import ExperimentConfig, figure, save_figure, train_config
 from diffprog.nn import LSTM, SequenceModel, accuracy, softmax_cross_entropy
-from diffprog.train import TrainConfig, fit
+from diffprog.train import fit
 
 DESCRIPTION = "movie-review sentiment: embeddings + biLSTM vs bag-of-words logistic regression"
 
@@ -163,7 +163,6 @@ def train_lstm(train, val, test, cfg: Config) -> dict:
         if "val_acc" in record and record["val_acc"] > best["val_acc"]:
             best.update(val_acc=record["val_acc"], test_acc=record["test_acc"], step=step)
 
-    every = max(cfg.steps // cfg.evals, 1)
     schedule = optax.cosine_decay_schedule(cfg.learning_rate, cfg.steps, alpha=0.05)
     optimizer = optax.chain(
         optax.clip_by_global_norm(1.0), optax.adamw(schedule, weight_decay=cfg.weight_decay)
@@ -173,15 +172,7 @@ def train_lstm(train, val, test, cfg: Config) -> dict:
         params,
         optimizer,
         tr,
-        TrainConfig(
-            steps=cfg.steps,
-            batch_size=cfg.batch_size,
-            log_every=every,
-            eval_every=every,
-            checkpoint_every=max(cfg.steps // 5, 1),
-            checkpoint_dir=checkpoint_dir(cfg, "lstm"),
-            desc="sentiment/lstm",
-        ),
+        train_config(cfg, "lstm"),
         key=jax.random.key(cfg.seed + 1),
         eval_fn=eval_fn,
         callback=keep_best,

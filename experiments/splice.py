@@ -43,9 +43,9 @@ from diffprog.data import (
     make_splice_synthetic,
     train_test_split,
 )
-from diffprog.experiment import ExperimentConfig, checkpoint_dir, figure, save_figure
+from diffprog.experiment import ExperimentConfig, figure, save_figure, train_config
 from diffprog.nn import LSTM, SequenceModel, accuracy, softmax_cross_entropy
-from diffprog.train import TrainConfig, fit
+from diffprog.train import fit
 
 DESCRIPTION = "UCI splice junctions (EI/IE/N): BPTT-trained biLSTM vs logistic regression and PWM"
 
@@ -165,7 +165,6 @@ def train_lstm(train, val, test, cfg: Config) -> dict:
         if "val_loss" in record and record["val_loss"] < best["val_loss"]:
             best.update(val_loss=record["val_loss"], params=p, step=step)
 
-    every = max(cfg.steps // cfg.evals, 1)
     schedule = optax.warmup_cosine_decay_schedule(
         0.0, cfg.learning_rate, min(100, cfg.steps // 10 + 1), cfg.steps, cfg.learning_rate / 30
     )
@@ -177,15 +176,7 @@ def train_lstm(train, val, test, cfg: Config) -> dict:
         params,
         optimizer,
         tuple(jnp.asarray(a) for a in augment(train.x, train.y, cfg)),
-        TrainConfig(
-            steps=cfg.steps,
-            batch_size=cfg.batch_size,
-            log_every=every,
-            eval_every=every,
-            checkpoint_every=max(cfg.steps // 5, 1),
-            checkpoint_dir=checkpoint_dir(cfg, "lstm"),
-            desc="splice/lstm",
-        ),
+        train_config(cfg, "lstm"),
         key=jax.random.key(cfg.seed + 1),
         eval_fn=eval_fn,
         callback=keep_best,

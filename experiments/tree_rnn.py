@@ -38,7 +38,7 @@ import numpy as np
 import optax
 
 from diffprog.data import Vocabulary, infix_tokens, random_expression
-from diffprog.experiment import ExperimentConfig, checkpoint_dir, figure, save_figure
+from diffprog.experiment import ExperimentConfig, figure, save_figure, train_config
 from diffprog.nn import (
     LSTM,
     SequenceModel,
@@ -47,7 +47,7 @@ from diffprog.nn import (
     make_forest,
     stack_forests,
 )
-from diffprog.train import TrainConfig, fit
+from diffprog.train import fit
 
 DESCRIPTION = "arithmetic expression trees mod 10: Tree-LSTM over the tree vs LSTM over tokens"
 
@@ -224,7 +224,6 @@ def train_model(name: str, sets: dict, vocab: Vocabulary, cfg: Config) -> dict:
         hit = np.asarray(predict(p)) == eval_labels
         return {f"{k}_acc": float(np.mean(hit[which == i])) for i, k in enumerate(held_out)}
 
-    every = max(cfg.steps // cfg.evals, 1)
     schedule = optax.warmup_cosine_decay_schedule(
         0.0, cfg.learning_rate, min(200, cfg.steps // 10 + 1), cfg.steps, cfg.learning_rate / 30
     )
@@ -233,15 +232,7 @@ def train_model(name: str, sets: dict, vocab: Vocabulary, cfg: Config) -> dict:
         params,
         optax.chain(optax.clip_by_global_norm(1.0), optax.adam(schedule)),
         train,
-        TrainConfig(
-            steps=cfg.steps,
-            batch_size=cfg.batch_size,
-            log_every=every,
-            eval_every=every,
-            checkpoint_every=max(cfg.steps // 5, 1),
-            checkpoint_dir=checkpoint_dir(cfg, name),
-            desc=f"tree_rnn/{name}",
-        ),
+        train_config(cfg, name),
         key=jax.random.key(cfg.seed + 1),
         eval_fn=eval_fn,
     )

@@ -52,3 +52,19 @@ def test_every_experiment_has_quick_size_and_description(name):
     assert isinstance(module.QUICK, dict) and module.DESCRIPTION
     cfg = ex.make_config(module, quick=True)
     assert cfg.quick and issubclass(module.Config, ex.ExperimentConfig)
+
+
+def test_train_config_reads_the_experiment_config(tmp_path):
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True)
+    class Cfg(ex.ExperimentConfig):
+        steps: int = 100
+        batch_size: int = 16
+        evals: int = 4
+
+    cfg = Cfg(out_dir=str(tmp_path / "demo"))
+    tc = ex.train_config(cfg, "mlp", batch_size=8)
+    assert (tc.steps, tc.batch_size, tc.log_every, tc.eval_every) == (100, 8, 25, 25)
+    assert tc.checkpoint_every == 20 and tc.desc == "demo/mlp"
+    assert tc.checkpoint_dir == ex.checkpoint_dir(cfg, "mlp")
