@@ -219,3 +219,14 @@ def test_prox_under_jit_and_vmap(getkey):
     lam = jnp.array([0.1, 0.2, 0.3, 0.4])
     f = jax.jit(jax.vmap(functools.partial(prox_l1, t=1.0)))
     np.testing.assert_allclose(f(x, lam), jnp.stack([prox_l1(a, b) for a, b in zip(x, lam)]))
+
+
+def test_project_nonneg_is_the_orthant_projection(getkey):
+    from diffprog.sparse import project_box, project_nonneg
+
+    x = jax.random.normal(getkey(), (50,))
+    p = project_nonneg(x)
+    np.testing.assert_array_equal(p, project_box(x, 0.0, jnp.inf))
+    # optimality: x − p lies in the normal cone (≤ 0, and zero where p > 0)
+    r = x - p
+    assert bool(jnp.all(r <= 0)) and bool(jnp.all(jnp.where(p > 0, r, 0.0) == 0))
