@@ -53,6 +53,7 @@ def main(argv=None) -> int:
     import jax
     import jax.numpy as jnp
 
+    import diffprog
     from diffprog.adjoint import Checkpointed
     from diffprog.testing import compiled_memory
     from diffprog.wave import AcousticConfig, max_stable_dt, misfit, ricker, simulate
@@ -70,8 +71,8 @@ def main(argv=None) -> int:
         strategies[f"checkpointed ({s})"] = Checkpointed(segments=s)
 
     base = AcousticConfig(dx=dx, dt=dt, nt=nt, accuracy=args.accuracy, pml_width=20, pml_freq=freq)
-    observed = jax.jit(lambda v: simulate(v, f, src, rec, base))(v * 1.02)
-    forward = jax.jit(lambda v: simulate(v, f, src, rec, base))
+    observed = diffprog.jit(lambda v: simulate(v, f, src, rec, base))(v * 1.02)
+    forward = diffprog.jit(lambda v: simulate(v, f, src, rec, base))
     t_fwd = _runner.measure(lambda: forward(v), warmup=1, repeats=args.repeats).best_s
 
     field_bytes = shots * (n + 40) ** 2 * 4
@@ -80,7 +81,7 @@ def main(argv=None) -> int:
         cfg = AcousticConfig(**{**base.__dict__, "adjoint": adjoint})
         grad = jax.grad(lambda v, cfg=cfg: misfit(v, observed, f, src, rec, cfg))
         mem = compiled_memory(grad, v)
-        jitted = jax.jit(grad)
+        jitted = diffprog.jit(grad)
         timing = _runner.measure(lambda jitted=jitted: jitted(v), warmup=1, repeats=args.repeats)
         rows.append(
             {

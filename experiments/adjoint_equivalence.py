@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import diffprog
 from diffprog.experiment import ExperimentConfig, figure, save_figure
 from diffprog.wave import AcousticConfig, adjoint_state, imaging_condition, misfit, ricker, simulate
 
@@ -80,18 +81,18 @@ def main(cfg: Config) -> dict:
     amp = jnp.tile(
         ricker(cfg.freq, cfg.nt, cfg.dt, dtype=jnp.float64)[None, None], (cfg.shots, 1, 1)
     )
-    run = jax.jit(lambda v, f, s, r: simulate(v, f, s, r, acfg))
+    run = diffprog.jit(lambda v, f, s, r: simulate(v, f, s, r, acfg))
     observed = run(true, amp, src, rec)
 
     timings = {}
     start = time.perf_counter()
-    grad_fn = jax.jit(jax.grad(lambda v: misfit(v, observed, amp, src, rec, acfg)))
+    grad_fn = diffprog.jit(jax.grad(lambda v: misfit(v, observed, amp, src, rec, acfg)))
     g_auto = grad_fn(v0).block_until_ready()
     timings["jax_grad_s"] = time.perf_counter() - start
 
     # hand-written adjoint state and the imaging conditions, one shot at a time (the stored
     # wavefields of all shots at once would not fit the quick size's memory budget)
-    @jax.jit
+    @diffprog.jit
     def one_shot(v, f, s, r, obs):
         res = simulate(v, f, s, r, acfg) - obs
         out = adjoint_state(v, f, s, r, res, acfg, store_fields=True)

@@ -26,10 +26,10 @@ import dataclasses
 import math
 from pathlib import Path
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
+import diffprog
 from diffprog.experiment import ExperimentConfig, checkpoint_dir, figure, load, save_figure
 from diffprog.wave import simulate
 from diffprog.wave.fwi import FWIConfig, fwi
@@ -125,7 +125,7 @@ def main(cfg: Config) -> dict:
     acfg, amp, src, rec, nw = _rtm.setup(cfg, v)
     v0, init_source = initial_model(cfg, v, nw)
     v0 = np.clip(v0, cfg.v_min, cfg.v_max)
-    observed = jax.jit(lambda vel: simulate(vel, amp, src, rec, acfg))(jnp.asarray(v))
+    observed = diffprog.jit(lambda vel: simulate(vel, amp, src, rec, acfg))(jnp.asarray(v))
     fcfg = FWIConfig(
         frequencies=tuple(cfg.frequencies),
         iterations=tuple(cfg.iterations) if len(cfg.iterations) > 1 else cfg.iterations[0],

@@ -24,12 +24,12 @@ from __future__ import annotations
 import dataclasses
 import math
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from scipy.ndimage import gaussian_filter
 from scipy.signal import hilbert
 
+import diffprog
 from diffprog.experiment import ExperimentConfig, figure, save_figure
 from diffprog.wave import AcousticConfig, max_stable_dt, ricker, simulate
 from diffprog.wave.imaging import laplacian_filter, rtm
@@ -164,10 +164,10 @@ def main(cfg: Config) -> dict:
     v_bg = smooth_model(v, cfg.background_sigma, keep_top=nw)
     acfg, amp, src, rec, nw = setup(cfg, v)
 
-    sim = jax.jit(lambda vel: simulate(vel, amp, src, rec, acfg))
+    sim = diffprog.jit(lambda vel: simulate(vel, amp, src, rec, acfg))
     d_obs = sim(jnp.asarray(v))
     reflections = d_obs - sim(jnp.asarray(v_bg))
-    migrate = jax.jit(
+    migrate = diffprog.jit(
         lambda d: rtm(
             jnp.asarray(v_bg), amp, src, rec, d, acfg, laplacian=False, batch_size=cfg.batch_size
         )

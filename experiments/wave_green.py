@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import diffprog
 from diffprog.experiment import ExperimentConfig, figure, save_figure
 from diffprog.wave import AcousticConfig, ricker, simulate
 from diffprog.wave.analytic import analytic_trace
@@ -61,7 +62,7 @@ def run_case(cfg: Config, ndim: int, order: int, dt: float) -> dict:
     )
     src = jnp.array([[[c] * ndim]], jnp.float64)
     rec = jnp.array([[[c] * (ndim - 1) + [c + r]]], jnp.float64)
-    run = jax.jit(lambda v: simulate(v, w[None, None], src, rec, acfg))
+    run = diffprog.jit(lambda v: simulate(v, w[None, None], src, rec, acfg))
     v = jnp.full((n,) * ndim, cfg.velocity, jnp.float64)
     start = time.perf_counter()
     trace = np.asarray(run(v))[0, 0]

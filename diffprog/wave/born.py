@@ -25,6 +25,8 @@ References:
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 
@@ -64,6 +66,7 @@ def born(
       >>> born(v, dv, f, s, r, cfg).shape
       (1, 1, 50)
     """
+    cfg = dataclasses.replace(cfg, forward_mode=True)  # jvp through the propagator
     velocity = jnp.asarray(velocity)
     dv = jnp.asarray(velocity_perturbation).astype(velocity.dtype)
     if dv.shape != velocity.shape:
@@ -137,6 +140,7 @@ def hessian_vector_product(
     Returns:
       An array shaped like ``velocity``.
     """
+    cfg = dataclasses.replace(cfg, forward_mode=True)  # jvp through the propagator
     velocity = jnp.asarray(velocity)
     direction = jnp.asarray(direction).astype(velocity.dtype)
     grad = jax.grad(misfit)
@@ -160,6 +164,7 @@ def gauss_newton_vector_product(
     Returns:
       An array shaped like ``velocity``.
     """
+    cfg = dataclasses.replace(cfg, forward_mode=True)  # jvp through the propagator
     velocity = jnp.asarray(velocity)
     forward = lambda v: simulate(v, source_amplitudes, source_locations, receiver_locations, cfg)
     _, linear = jax.linearize(forward, velocity)

@@ -66,6 +66,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from diffprog._jit import jit as _jit
 from diffprog.train import CheckpointError, load_checkpoint, save_checkpoint
 
 __all__ = [
@@ -341,7 +342,7 @@ def _objective(delta, cutoff, a, cfg: FWIConfig, acoustic_cfg):
 
 # Compiled once per (FWIConfig, AcousticConfig, shapes): both configs are hashable, so a
 # resumed or repeated inversion reuses the compiled step. Arrays are arguments.
-@functools.partial(jax.jit, static_argnames=("cfg", "acoustic_cfg"))
+@functools.partial(_jit, static_argnames=("cfg", "acoustic_cfg"))
 def _step(delta, state, cutoff, a, cfg: FWIConfig, acoustic_cfg):
     fn = lambda d: _objective(d, cutoff, a, cfg, acoustic_cfg)
     opt = _optimizer(cfg, _scale(cfg, delta.shape))
@@ -354,10 +355,10 @@ def _step(delta, state, cutoff, a, cfg: FWIConfig, acoustic_cfg):
     return optax.apply_updates(delta, updates), state, value
 
 
-_value = jax.jit(_objective, static_argnames=("cfg", "acoustic_cfg"))
+_value = _jit(_objective, static_argnames=("cfg", "acoustic_cfg"))
 
 
-@functools.partial(jax.jit, static_argnames=("cfg",))
+@functools.partial(_jit, static_argnames=("cfg",))
 def _error(delta, v_init, v_true, cfg: FWIConfig):
     return model_error(_to_velocity(delta, v_init, cfg), v_true)
 

@@ -21,12 +21,14 @@ stencil's half-width), so the interior costs one Laplacian per step; ``Grid.laye
 the slabs. The time loop is a ``lax.scan`` (or a checkpointed one,
 ``AcousticConfig.adjoint``), so
 ``jax.grad``/``jax.vjp`` of anything computed from the traces is the exact adjoint-state
-gradient of this discrete scheme, and ``jax.jvp`` is the Born (linearised) modelling.
+gradient of this discrete scheme, and ``jax.jvp`` is the Born (linearised) modelling
+(with ``AcousticConfig(forward_mode=True)``, see there).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import warnings
 from typing import NamedTuple
@@ -89,6 +91,14 @@ class AcousticConfig:
         pass), or a :mod:`diffprog.adjoint` strategy such as ``Checkpointed(segments=8)``.
       snapshot_every: 0 for none; k > 0 makes :func:`propagate` return the wavefield
         every k steps.
+      forward_mode: make the propagator forward-mode differentiable (``jax.jvp``,
+        ``jax.linearize``, forward-over-reverse Hessian products). ``False`` (the default)
+        gives the stencil a hand-written transpose, which makes the reverse pass
+        (``jax.grad``/``jax.vjp``) several times faster on CPU but cannot be
+        forward-differentiated (JAX then raises "can't apply forward-mode autodiff (jvp)
+        to a custom_vjp function"). :func:`~diffprog.wave.born`,
+        :func:`~diffprog.wave.hessian_vector_product` and
+        :func:`~diffprog.wave.gauss_newton_vector_product` switch it on themselves.
     """
 
     dx: float | tuple[float, ...]
@@ -101,6 +111,7 @@ class AcousticConfig:
     pml_velocity: float | None = None
     adjoint: str | Adjoint = "store_all"
     snapshot_every: int = 0
+    forward_mode: bool = False
 
     def __post_init__(self):
         fd.check_accuracy(self.accuracy)
@@ -236,11 +247,15 @@ class Medium(NamedTuple):
       vdt2: v²Δt², the grid's shape (or ``[shot, *grid]``).
       a, b: CPML coefficients per entry of ``Grid.layers``, on the layer's slab, shaped
         to broadcast along its axis.
+      vdt2_layers: optional, v²Δt² on each layer's slab: slices of ``vdt2`` taken once
+        before a time loop (:func:`with_layer_slices`), so that the reverse pass
+        accumulates their cotangents on the slabs rather than on the whole grid.
     """
 
     vdt2: jax.Array
     a: tuple[jax.Array, ...]
     b: tuple[jax.Array, ...]
+    vdt2_layers: tuple[jax.Array, ...] = ()
 
 
 class Propagation(NamedTuple):
@@ -480,6 +495,250 @@ def step(state: WaveState, medium: Medium, grid: Grid, amplitudes, sources: Poin
     return WaveState(u_next, state.u, psi, phi)
 
 
+# ---------------------------------------------------------------------------
+# The time loop's representation: wavefields carried with their stencil halo
+# ---------------------------------------------------------------------------
+#
+# :func:`step` pads uⁿ with its halo at every step, so every step writes the field twice
+# (the padded copy and the update). The loop of :func:`propagate` instead carries each
+# wavefield *already padded* by m = accuracy/2 halo cells per face: every stencil term is
+# then a plain slice of the carried array, and the update writes its padded successor in
+# one pass (halo included, zero for absorbing faces, mirrored for free or rigid ones).
+# Same arithmetic, same results; :func:`step` stays as the readable reference that the
+# hand-written adjoint (:mod:`diffprog.wave.adjoint_state`) transposes.
+
+
+def _padded_window(U, grid: Grid, axis: int = 0, offset: int = 0, start: int = 0, size=None):
+    """Interior cells of the halo-padded ``U``, shifted by ``offset`` along grid ``axis``
+    and restricted there to [start, start + size) (default: the whole axis)."""
+    m = grid.accuracy // 2
+    ndim = len(grid.shape)
+    lead = U.ndim - ndim
+    index = [slice(None)] * lead
+    for j, n in enumerate(grid.shape):
+        if j == axis:
+            n_j = n if size is None else size
+            first = m + start + offset
+            index.append(slice(first, first + n_j))
+        else:
+            index.append(slice(m, m + n))
+    return U[tuple(index)]
+
+
+def pad_state(state: WaveState, grid: Grid) -> WaveState:
+    """``state`` with its wavefields extended by their stencil halo (see :func:`step_padded`)."""
+    pad = lambda u: fd.pad_halo(u, grid.halo, grid.accuracy)
+    m, ndim = grid.accuracy // 2, len(grid.shape)
+    psi = tuple(
+        _pad_axis(p, i - ndim, m) for p, (i, *_) in zip(state.psi, grid.layers, strict=True)
+    )
+    return state._replace(u=pad(state.u), u_prev=pad(state.u_prev), psi=psi)
+
+
+def unpad_state(state: WaveState, grid: Grid) -> WaveState:
+    """Inverse of :func:`pad_state`: the wavefields on the computational grid."""
+    m, ndim = grid.accuracy // 2, len(grid.shape)
+    psi = tuple(
+        _unpad_axis(p, i - ndim, m) for p, (i, *_) in zip(state.psi, grid.layers, strict=True)
+    )
+    return state._replace(
+        u=_padded_window(state.u, grid), u_prev=_padded_window(state.u_prev, grid), psi=psi
+    )
+
+
+def padded_points(pts: Points, grid: Grid) -> Points:
+    """A :class:`Points` table of the computational grid re-indexed for halo-padded fields."""
+    m = grid.accuracy // 2
+    cells = jnp.unravel_index(pts.index, grid.shape)
+    padded = tuple(n + 2 * m for n in grid.shape)
+    index = jnp.ravel_multi_index(tuple(c + m for c in cells), padded, mode="clip")
+    return Points(index.astype(pts.index.dtype), pts.weight)
+
+
+def with_layer_slices(medium: Medium, grid: Grid) -> Medium:
+    """``medium`` with :attr:`Medium.vdt2_layers` filled in."""
+    ndim = len(grid.shape)
+    lead = (slice(None),) * (medium.vdt2.ndim - ndim)
+    slabs = tuple(
+        medium.vdt2[lead + _region(grid, i, start, size)] for i, _, start, size in grid.layers
+    )
+    return medium._replace(vdt2_layers=slabs)
+
+
+def _region(grid: Grid, axis: int, start: int, size: int) -> tuple[slice, ...]:
+    """The slab [start, start + size) along ``axis``, whole extent of the other axes."""
+    return tuple(
+        slice(start, start + size) if j == axis else slice(0, n) for j, n in enumerate(grid.shape)
+    )
+
+
+def _pad_axis(x, axis: int, m: int):
+    widths = [(0, 0)] * x.ndim
+    widths[axis % x.ndim] = (m, m)
+    return jnp.pad(x, widths)
+
+
+def _unpad_axis(x, axis: int, m: int):
+    return _slice(x, axis, m, x.shape[axis % x.ndim] - 2 * m)
+
+
+def _inject_nd(U, amplitudes, sources: Points, grid: Grid):
+    """:func:`~diffprog.wave.geometry.inject` into a halo-padded field, scattering with
+    N-d indices: a flat-index scatter would make XLA see the field through a reshape,
+    and the loop that writes the field would then compute every element's coordinates
+    by division (several times slower on CPU)."""
+    m = grid.accuracy // 2
+    shot, n, corners = sources.index.shape
+    cells = jnp.unravel_index(sources.index.reshape(shot, -1), grid.shape)
+    shots = jnp.broadcast_to(jnp.arange(shot)[:, None], (shot, n * corners))
+    values = (amplitudes[..., None] * sources.weight.astype(U.dtype)).reshape(shot, -1)
+    return U.at[(shots, *(c + m for c in cells))].add(values)
+
+
+def _stencil_sum(Z, spacing, m: int, accuracy: int, out_shape):
+    """Σᵢ D₂ᵢ read from ``Z`` (each grid axis m cells larger each side than ``out_shape``)."""
+    c = fd.SECOND_DERIVATIVE[accuracy]
+    ndim = len(out_shape)
+    lead = Z.ndim - ndim
+
+    def window(axis, offset):
+        index = [slice(None)] * lead
+        for j, n in enumerate(out_shape):
+            first = m + (offset if j == axis else 0)
+            index.append(slice(first, first + n))
+        return Z[tuple(index)]
+
+    total = None
+    for i in range(ndim):
+        term = c[0] * window(i, 0)
+        for k in range(1, m + 1):
+            term = term + c[k] * (window(i, k) + window(i, -k))
+        term = term * (1.0 / spacing[i] ** 2)
+        total = term if total is None else total + term
+    return total
+
+
+def _slab_index(U, grid: Grid, layer) -> tuple[slice, ...]:
+    """Index of a layer's slab plus m halo rows each side in the halo-padded ``U``."""
+    m = grid.accuracy // 2
+    i, _, start, size = layer
+    lead = (slice(None),) * (U.ndim - len(grid.shape))
+    return lead + tuple(
+        slice(start, start + size + 2 * m) if j == i else slice(m, m + n)
+        for j, n in enumerate(grid.shape)
+    )
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def _padded_reads(U, grid: Grid):
+    """What a step reads from the halo-padded ``U``: Σᵢ D₂ᵢu on the interior, and each
+    absorbing layer's slab with m halo rows on each side (for its CPML terms).
+
+    A linear map with a hand-written transpose: the Laplacian's is the same symmetric
+    stencil on the cotangent zero-padded by 2m cells (one pass over the grid), and the
+    slabs' cotangents are added into that in place. (Autodiff transposes every stencil
+    slice into its own zero-padded copy of the grid, several times slower on CPU.)
+    """
+    m = grid.accuracy // 2
+    lap = _stencil_sum(U, grid.spacing, m, grid.accuracy, grid.shape)
+    return lap, tuple(U[_slab_index(U, grid, layer)] for layer in grid.layers)
+
+
+def _padded_reads_fwd(U, grid):
+    return _padded_reads(U, grid), None
+
+
+def _padded_reads_bwd(grid, _, cts):
+    ct_lap, ct_slabs = cts
+    m = grid.accuracy // 2
+    ndim = len(grid.shape)
+    widths = [(0, 0)] * (ct_lap.ndim - ndim) + [(2 * m, 2 * m)] * ndim
+    padded = tuple(n + 2 * m for n in grid.shape)
+    ct_U = _stencil_sum(jnp.pad(ct_lap, widths), grid.spacing, m, grid.accuracy, padded)
+    for layer, ct in zip(grid.layers, ct_slabs, strict=True):
+        index = _slab_index(ct_U, grid, layer)
+        ct_U = ct_U.at[index].add(ct)
+    return (ct_U,)
+
+
+_padded_reads.defvjp(_padded_reads_fwd, _padded_reads_bwd)
+
+
+def step_padded(
+    state: WaveState,
+    medium: Medium,
+    grid: Grid,
+    amplitudes,
+    sources: Points,
+    forward_mode: bool = False,
+):
+    """:func:`step` on halo-padded wavefields (``sources`` as for :func:`step`).
+
+    ``state.u`` and ``state.u_prev`` are ``[shot, *(n + 2m)]`` with their halos filled,
+    each ψ carries m zero cells beyond both ends of its slab along its axis, and the φ are
+    as in :func:`step` (all of this is what :func:`pad_state` builds). Returns the next
+    state in the same form: equal to ``pad_state(step(unpad_state(state), ...))``.
+    ``forward_mode`` as in :class:`AcousticConfig`.
+    """
+    U = state.u
+    ndim = len(grid.shape)
+    c = fd.SECOND_DERIVATIVE[grid.accuracy]
+    d = fd.FIRST_DERIVATIVE[grid.accuracy]
+    m = len(c) - 1
+
+    def d2(w, i):  # D₂ along grid axis i from a window function w(offset)
+        out = c[0] * w(0)
+        for k in range(1, m + 1):
+            out = out + c[k] * (w(k) + w(-k))
+        return out * (1.0 / grid.spacing[i] ** 2)
+
+    def d1(w, i):
+        out = d[0] * (w(1) - w(-1))
+        for k in range(2, m + 1):
+            out = out + d[k - 1] * (w(k) - w(-k))
+        return out * (1.0 / grid.spacing[i])
+
+    reads = _padded_reads.fun if forward_mode else _padded_reads
+    total, slabs = reads(U, grid)
+    zero_halo = all(kind == "zero" for face in grid.halo for kind in face)
+    psi_new, phi_new, corrections = [], [], []
+    for k, (i, _side, start, size) in enumerate(grid.layers):
+        axis = i - ndim
+        a, b = medium.a[k], medium.b[k]
+        # The slab plus m halo rows each side (from _padded_reads): the stencil terms are
+        # slices of it, so the reverse pass sums their cotangents on the slab.
+        w = lambda o, axis=axis, size=size, ext=slabs[k]: _slice(ext, axis, m + o, size)
+        # ψ is carried with m zero cells beyond both ends of its slab (pad_state), so D₁ψ
+        # reads plain slices of it.
+        psi = _pad_axis(a * _unpad_axis(state.psi[k], axis, m) + b * d1(w, i), axis, m)
+        q = d1(lambda o, axis=axis, size=size, psi=psi: _slice(psi, axis, m + o, size), i)
+        phi = a * state.phi[k] + b * (d2(w, i) + q)
+        corrections.append((_region(grid, i, start, size), q + phi))
+        psi_new.append(psi)
+        phi_new.append(phi)
+    centre = _padded_window(U, grid)
+    u_next = 2 * centre - _padded_window(state.u_prev, grid) + medium.vdt2 * total
+    amplitudes = amplitudes.astype(u_next.dtype)
+    m_off = 0
+    if zero_halo:
+        u_next = fd.pad_halo(u_next, grid.halo, grid.accuracy)
+        m_off = m
+    # The CPML corrections, added in place slab by slab (embedding them in the full-grid
+    # update instead costs a select per cell of the whole grid), each scaled by v²Δt² on
+    # its slab as sliced before the loop (Medium.vdt2_layers).
+    lead = (slice(None),) * (u_next.ndim - ndim)
+    vdt2_layers = medium.vdt2_layers or with_layer_slices(medium, grid).vdt2_layers
+    for (region, corr), vdt2 in zip(corrections, vdt2_layers, strict=True):
+        shifted = tuple(slice(r.start + m_off, r.stop + m_off) for r in region)
+        u_next = u_next.at[lead + shifted].add(vdt2 * corr)
+    if zero_halo:
+        u_next = _inject_nd(u_next, amplitudes, sources, grid)
+    else:
+        # Mirror halos copy interior cells, so the sources go in before the halo is built.
+        u_next = fd.pad_halo(inject(u_next, amplitudes, sources), grid.halo, grid.accuracy)
+    return WaveState(u_next, U, tuple(psi_new), tuple(phi_new))
+
+
 def initial_state(n_shots: int, grid: Grid, dtype) -> WaveState:
     """Zero wavefields and memory fields for ``n_shots`` shots."""
     zeros = lambda: jnp.zeros((n_shots, *grid.shape), dtype)
@@ -545,16 +804,34 @@ def propagate(
     # the loop and sums over shots once at the end (a per-step reduction over the shot
     # axis is an order of magnitude slower on CPU).
     medium = medium._replace(vdt2=jnp.broadcast_to(medium.vdt2, (n_shots, *grid.shape)))
+    medium = with_layer_slices(medium, grid)
     xs = jnp.moveaxis(amp, -1, 0)  # [nt, shot, source]
 
+    state0 = pad_state(state0, grid)
+    rec_padded = padded_points(rec, grid)
+
     def body(state, f_t):
-        traces = record(state.u, rec)
-        return step(state, medium, grid, f_t, src), traces
+        traces = record(state.u, rec_padded)
+        return step_padded(state, medium, grid, f_t, src, cfg.forward_mode), traces
+
+    def body2(state, f_pair):
+        # Two steps per iteration: the carry's two wavefield slots then keep their roles
+        # (u and u_prev are updated in place in turn), which saves XLA the full-array copies
+        # it inserts when a loop carry rotates u_prev <- u <- u_next every iteration.
+        state, r0 = body(state, f_pair[0])
+        state, r1 = body(state, f_pair[1])
+        return state, jnp.stack([r0, r1])
 
     k = cfg.snapshot_every
     if k == 0:
-        state, ys = adjoint_scan(body, state0, xs, adjoint=cfg.adjoint)
-        return Propagation(jnp.moveaxis(ys, 0, -1), None, state)
+        n_pairs = cfg.nt // 2
+        pairs = xs[: 2 * n_pairs].reshape(n_pairs, 2, *xs.shape[1:])
+        state, ys = adjoint_scan(body2, state0, pairs, adjoint=cfg.adjoint)
+        ys = ys.reshape(2 * n_pairs, *ys.shape[2:])
+        if cfg.nt % 2:
+            state, last = body(state, xs[-1])
+            ys = jnp.concatenate([ys, last[None]])
+        return Propagation(jnp.moveaxis(ys, 0, -1), None, unpad_state(state, grid))
 
     n_blocks = -(-cfg.nt // k)
     extra = n_blocks * k - cfg.nt
@@ -564,12 +841,12 @@ def propagate(
 
     def block(state, f_block):
         state, traces = lax.scan(body, state, f_block)
-        return state, (traces, model_region(state.u, grid))
+        return state, (traces, model_region(_padded_window(state.u, grid), grid))
 
     state, (ys, snaps) = adjoint_scan(block, state0, blocks, adjoint=cfg.adjoint)
     ys = ys.reshape(n_blocks * k, *ys.shape[2:])[: cfg.nt]
     snaps = jnp.moveaxis(snaps[: cfg.nt // k], 0, 1)
-    return Propagation(jnp.moveaxis(ys, 0, -1), snaps, state)
+    return Propagation(jnp.moveaxis(ys, 0, -1), snaps, unpad_state(state, grid))
 
 
 def simulate(
@@ -585,7 +862,8 @@ def simulate(
     of :mod:`diffprog.wave.propagation`, sources injected and receivers sampled by
     multilinear interpolation. Differentiable with respect to ``velocity`` and
     ``source_amplitudes`` (``jax.grad``/``jax.vjp``: the exact discrete adjoint-state
-    gradient; ``jax.jvp``: Born modelling); for slowness s pass ``1 / s``.
+    gradient; ``jax.jvp`` with ``cfg.forward_mode=True``: Born modelling); for slowness
+    s pass ``1 / s``.
 
     Source scaling: amplitude fⁿ of a source at cell c adds v_c²Δt²·fⁿ to u^{n+1} (the
     v²Δt² of the leapfrog update, as in Deepwave). A unit amplitude on one cell therefore

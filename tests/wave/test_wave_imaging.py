@@ -1,5 +1,7 @@
 """diffprog.wave.imaging: Laplacian filter, adjoint Born operator, RTM of a flat reflector."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -56,7 +58,8 @@ def test_rtm_is_the_adjoint_of_born_modelling(tiny, getkey):
     """⟨B δm, d⟩ = −⟨δm, I_xcorr(d)⟩ with B = ∂F/∂m (jax.jvp), for δm zero on the outer
     ring (whose image cells rtm replaces by their neighbours)."""
     v, amp, src, rec, cfg = tiny
-    fwd = lambda m: simulate(1.0 / jnp.sqrt(m), amp, src, rec, cfg)
+    jvp_cfg = dataclasses.replace(cfg, forward_mode=True)
+    fwd = lambda m: simulate(1.0 / jnp.sqrt(m), amp, src, rec, jvp_cfg)
     born = lambda dm: jax.jvp(fwd, (1.0 / v**2,), (dm,))[1]
     ring = jnp.zeros_like(v).at[1:-1, 1:-1].set(1.0)
     adj = lambda d: -ring * rtm(v, amp, src, rec, d, cfg, laplacian=False).crosscorrelation
