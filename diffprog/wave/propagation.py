@@ -629,19 +629,46 @@ def _slab_index(U, grid: Grid, layer) -> tuple[slice, ...]:
     )
 
 
+def _axis_d1(Z, axis: int, m: int, accuracy: int, n: int, h: float):
+    """D₁ along ``axis`` for the n cells that start m cells into ``Z``."""
+    d = fd.FIRST_DERIVATIVE[accuracy]
+    out = d[0] * (_slice(Z, axis, m + 1, n) - _slice(Z, axis, m - 1, n))
+    for k in range(2, m + 1):
+        out = out + d[k - 1] * (_slice(Z, axis, m + k, n) - _slice(Z, axis, m - k, n))
+    return out * (1.0 / h)
+
+
+def _axis_d2(Z, axis: int, m: int, accuracy: int, n: int, h: float):
+    """D₂ along ``axis`` for the n cells that start m cells into ``Z``."""
+    c = fd.SECOND_DERIVATIVE[accuracy]
+    out = c[0] * _slice(Z, axis, m, n)
+    for k in range(1, m + 1):
+        out = out + c[k] * (_slice(Z, axis, m + k, n) + _slice(Z, axis, m - k, n))
+    return out * (1.0 / h**2)
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
 def _padded_reads(U, grid: Grid):
-    """What a step reads from the halo-padded ``U``: Σᵢ D₂ᵢu on the interior, and each
-    absorbing layer's slab with m halo rows on each side (for its CPML terms).
+    """What a step reads from the halo-padded ``U``: Σᵢ D₂ᵢu on the interior, and on each
+    absorbing layer's slab D₁u and D₂u along the layer's axis (for its CPML terms).
 
-    A linear map with a hand-written transpose: the Laplacian's is the same symmetric
-    stencil on the cotangent zero-padded by 2m cells (one pass over the grid), and the
-    slabs' cotangents are added into that in place. (Autodiff transposes every stencil
-    slice into its own zero-padded copy of the grid, several times slower on CPU.)
+    A linear map with a hand-written transpose. D₂ is symmetric and D₁ antisymmetric, so
+    each transpose is the same stencil (negated for D₁) on the cotangent zero-padded by
+    2m cells: one pass over the grid for the Laplacian, one per slab, and the slabs'
+    results are added into the grid's in place. (Autodiff transposes every stencil slice
+    into its own zero-padded copy of the grid: several times slower on CPU.)
     """
     m = grid.accuracy // 2
+    ndim = len(grid.shape)
     lap = _stencil_sum(U, grid.spacing, m, grid.accuracy, grid.shape)
-    return lap, tuple(U[_slab_index(U, grid, layer)] for layer in grid.layers)
+    d1s, d2s = [], []
+    for layer in grid.layers:
+        i, _, _, size = layer
+        ext = U[_slab_index(U, grid, layer)]
+        h = grid.spacing[i]
+        d1s.append(_axis_d1(ext, i - ndim, m, grid.accuracy, size, h))
+        d2s.append(_axis_d2(ext, i - ndim, m, grid.accuracy, size, h))
+    return lap, tuple(d1s), tuple(d2s)
 
 
 def _padded_reads_fwd(U, grid):
@@ -649,15 +676,21 @@ def _padded_reads_fwd(U, grid):
 
 
 def _padded_reads_bwd(grid, _, cts):
-    ct_lap, ct_slabs = cts
+    ct_lap, ct_d1s, ct_d2s = cts
     m = grid.accuracy // 2
     ndim = len(grid.shape)
     widths = [(0, 0)] * (ct_lap.ndim - ndim) + [(2 * m, 2 * m)] * ndim
     padded = tuple(n + 2 * m for n in grid.shape)
     ct_U = _stencil_sum(jnp.pad(ct_lap, widths), grid.spacing, m, grid.accuracy, padded)
-    for layer, ct in zip(grid.layers, ct_slabs, strict=True):
-        index = _slab_index(ct_U, grid, layer)
-        ct_U = ct_U.at[index].add(ct)
+    for layer, ct1, ct2 in zip(grid.layers, ct_d1s, ct_d2s, strict=True):
+        i, _, _, size = layer
+        axis, h = i - ndim, grid.spacing[i]
+        z1, z2 = _pad_axis(ct1, axis, 2 * m), _pad_axis(ct2, axis, 2 * m)
+        n = size + 2 * m
+        ct_ext = _axis_d2(z2, axis, m, grid.accuracy, n, h) - _axis_d1(
+            z1, axis, m, grid.accuracy, n, h
+        )
+        ct_U = ct_U.at[_slab_index(ct_U, grid, layer)].add(ct_ext)
     return (ct_U,)
 
 
@@ -682,37 +715,19 @@ def step_padded(
     """
     U = state.u
     ndim = len(grid.shape)
-    c = fd.SECOND_DERIVATIVE[grid.accuracy]
-    d = fd.FIRST_DERIVATIVE[grid.accuracy]
-    m = len(c) - 1
-
-    def d2(w, i):  # D₂ along grid axis i from a window function w(offset)
-        out = c[0] * w(0)
-        for k in range(1, m + 1):
-            out = out + c[k] * (w(k) + w(-k))
-        return out * (1.0 / grid.spacing[i] ** 2)
-
-    def d1(w, i):
-        out = d[0] * (w(1) - w(-1))
-        for k in range(2, m + 1):
-            out = out + d[k - 1] * (w(k) - w(-k))
-        return out * (1.0 / grid.spacing[i])
-
+    m = grid.accuracy // 2
     reads = _padded_reads.fun if forward_mode else _padded_reads
-    total, slabs = reads(U, grid)
+    total, d1u, d2u = reads(U, grid)
     zero_halo = all(kind == "zero" for face in grid.halo for kind in face)
     psi_new, phi_new, corrections = [], [], []
     for k, (i, _side, start, size) in enumerate(grid.layers):
         axis = i - ndim
         a, b = medium.a[k], medium.b[k]
-        # The slab plus m halo rows each side (from _padded_reads): the stencil terms are
-        # slices of it, so the reverse pass sums their cotangents on the slab.
-        w = lambda o, axis=axis, size=size, ext=slabs[k]: _slice(ext, axis, m + o, size)
         # ψ is carried with m zero cells beyond both ends of its slab (pad_state), so D₁ψ
         # reads plain slices of it.
-        psi = _pad_axis(a * _unpad_axis(state.psi[k], axis, m) + b * d1(w, i), axis, m)
-        q = d1(lambda o, axis=axis, size=size, psi=psi: _slice(psi, axis, m + o, size), i)
-        phi = a * state.phi[k] + b * (d2(w, i) + q)
+        psi = _pad_axis(a * _unpad_axis(state.psi[k], axis, m) + b * d1u[k], axis, m)
+        q = _axis_d1(psi, axis, m, grid.accuracy, size, grid.spacing[i])
+        phi = a * state.phi[k] + b * (d2u[k] + q)
         corrections.append((_region(grid, i, start, size), q + phi))
         psi_new.append(psi)
         phi_new.append(phi)
