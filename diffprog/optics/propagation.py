@@ -15,6 +15,12 @@ back-propagation of a field *is* propagation with the conjugate filter
 (:func:`back_propagate`). For propagating waves ``conj(H(z)) = H(−z)``, so the adjoint is
 propagation by ``−z``; evanescent waves are attenuated in both directions.
 
+With zero padding (``pad`` 2 or 3) the operator is computed without forming padded
+arrays: the padded FFT pair splits exactly into ``pad²`` FFT pairs of the field's own
+size, one per residue class of the padded frequency grid, each filtered by its own samples
+of ``H`` (the polyphase form of the zero-padded DFT; see ``_apply_blocks``). Same FFT
+work, with field-sized intermediates and no padding or crop copies.
+
 The time convention is ``exp(−iωt)``: a plane wave travelling towards +z is ``exp(+ikz)``
 (Goodman's convention).
 
@@ -126,10 +132,10 @@ def _padded_shape(shape, pad: int) -> tuple[int, int]:
     return shape[-2] * pad, shape[-1] * pad
 
 
-def _frequencies(n_pad: tuple[int, int], dx, real):
-    fy = jnp.fft.fftfreq(n_pad[0]).astype(real)[:, None] / dx
-    fx = jnp.fft.fftfreq(n_pad[1]).astype(real)[None, :] / dx
-    return fy, fx
+def _fft_frequencies(n: int, pad: int = 1, phase: int = 0) -> np.ndarray:
+    """``fftfreq(n)`` in cycles per sample (NumPy, static); with ``pad > 1``, every
+    ``pad``-th entry from ``phase`` on: the frequencies of one polyphase block."""
+    return np.fft.fftfreq(n)[phase::pad]
 
 
 def transfer_function(
@@ -182,13 +188,21 @@ def transfer_function(
             f"choose from {CONVOLUTION_METHODS} (Fraunhofer has no transfer function)"
         )
     pad = _check_pad(pad)
+    n_pad = _padded_shape(shape, pad)
+    gy, gx = _fft_frequencies(n_pad[0]), _fft_frequencies(n_pad[1])
+    return _transfer_values(gy, gx, n_pad, dx, wavelength, z, method, band_limited, dtype)
+
+
+def _transfer_values(gy, gx, n_pad, dx, wavelength, z, method, band_limited, dtype):
+    """:func:`transfer_function` at the frequencies ``gy`` (rows) and ``gx`` (columns), in
+    cycles per sample of the ``n_pad`` grid (any subset of ``fftfreq``; ``fresnel_ir``
+    needs the whole grid). Elementwise in the frequencies, so XLA fuses it into its use."""
     if dtype is None:
         dtype = jax.dtypes.canonicalize_dtype(jnp.complex128)
     real = jnp.finfo(dtype).dtype
     dx = jnp.asarray(dx, real)
     lam = jnp.asarray(wavelength, real)[..., None, None]
     z = jnp.asarray(z, real)[..., None, None]
-    n_pad = _padded_shape(shape, pad)
     two_pi = 2 * jnp.pi
     piston = jnp.exp(1j * (two_pi * jnp.mod(z / lam, 1.0))).astype(dtype)  # exp(ikz)
     if method == "fresnel_ir":
@@ -197,7 +211,8 @@ def transfer_function(
         h = piston / (1j * lam * z) * jnp.exp(1j * jnp.pi * (x * x + y * y) / (lam * z))
         h = jnp.fft.ifftshift(h.astype(dtype), axes=(-2, -1))
         return jnp.fft.fft2(h) * (dx * dx).astype(dtype)
-    fy, fx = _frequencies(n_pad, dx, real)
+    fy = jnp.asarray(gy, real)[:, None] / dx
+    fx = jnp.asarray(gx, real)[None, :] / dx
     f2 = fx * fx + fy * fy
     if method == "fresnel_tf":
         return piston * jnp.exp(-1j * jnp.pi * lam * z * f2).astype(dtype)
@@ -216,7 +231,64 @@ def transfer_function(
     return h.astype(dtype)
 
 
-def _apply_filter(field: jax.Array, H: jax.Array, pad: int) -> jax.Array:
+def _phase_ramps(n: int, pad: int, dtype) -> np.ndarray:
+    """``exp(−2πi·a·j/(pad·n))`` for ``a < pad``, ``j < n``: shape ``(pad, n)`` (static)."""
+    ramps = np.exp(-2j * np.pi * np.outer(np.arange(pad), np.arange(n)) / (pad * n))
+    return ramps.astype(dtype)
+
+
+def _apply_blocks(field: jax.Array, block_filter, pad: int) -> jax.Array:
+    """``crop(F⁻¹{H·F{zero_pad(field)}})`` for ``pad > 1``, in ``pad²`` field-sized blocks.
+
+    ``block_filter(a, b)`` returns the samples ``H[..., pad·l + a, pad·m + b]`` of the
+    filter on the ``pad·ny × pad·nx`` grid (shape ``(..., ny, nx)``; see
+    :func:`_array_blocks`).
+
+    The padded arrays are never formed. The field sits in the corner of the padded window
+    (the same result as centring it: the circular convolution commutes with shifts, and
+    the crop moves with the field), and the ``pad·n``-point DFT of a signal that is zero
+    beyond its first ``n`` samples splits by the residue ``a`` of the output frequency
+    ``k = pad·l + a`` into ``pad`` DFTs of ``n`` points,
+
+        F_{pad·n}{zero_pad(u)}[pad·l + a] = F_n{u·r_a}[l],   r_a[j] = exp(−2πi·a·j/(pad·n)),
+
+    while the first ``n`` samples of the inverse are ``(1/pad)·Σ_a conj(r_a)·F_n⁻¹{Y_a}``.
+    In two dimensions that is ``pad²`` blocks, each an ``n``-point FFT pair of the
+    ramped field with the filter samples ``H[pad·l + a, pad·m + b]``, summed after undoing
+    the ramps: exact, the same FFT work as one padded pair, but every array is the size
+    of the field (no padded copy, no padded spectra, no crop). The smaller transforms stay
+    in cache longer and a call allocates less fresh memory (on CPU, first-touch page
+    faults of large temporaries are a good part of the padded form's time). The blocks of
+    a precomputed ``H`` are strided reads; :func:`_convolve` instead computes each
+    block's samples of ``H`` inside its product.
+    """
+    ny, nx = field.shape[-2:]
+    ry = _phase_ramps(ny, pad, field.dtype)
+    rx = _phase_ramps(nx, pad, field.dtype)
+    # conj(r_a)/pad undoes the ramps and supplies the 1/pad² of the pad·n-point inverse
+    cy, cx = np.conj(ry) / pad, np.conj(rx) / pad
+    out = 0
+    for a in range(pad):
+        for b in range(pad):
+            u = field
+            if a:
+                u = u * ry[a][:, None]
+            if b:
+                u = u * rx[b]
+            y = jnp.fft.ifft2(jnp.fft.fft2(u) * block_filter(a, b))
+            out = out + (y / pad**2 if a == b == 0 else y * cy[a][:, None] * cx[b])
+    return out
+
+
+def _array_blocks(H: jax.Array, shape, pad: int):
+    """``block_filter`` for :func:`_apply_blocks` from a whole padded filter ``H``."""
+    ny, nx = shape[-2:]
+    Hb = H.reshape(*H.shape[:-2], ny, pad, nx, pad)  # Hb[..., l, a, m, b] = H[pad·l+a, pad·m+b]
+    return lambda a, b: Hb[..., :, a, :, b]
+
+
+def _apply_padded(field: jax.Array, H: jax.Array, pad: int) -> jax.Array:
+    """``crop(F⁻¹{H·F{zero_pad(field)}})`` literally: centre, pad, filter, crop."""
     ny, nx = field.shape[-2:]
     if pad > 1:
         py, px = ny * (pad - 1), nx * (pad - 1)
@@ -230,13 +302,30 @@ def _apply_filter(field: jax.Array, H: jax.Array, pad: int) -> jax.Array:
     return out
 
 
+# The pad² blocks are unrolled (XLA runs the FFTs of a loop body single-threaded on CPU):
+# past 3² blocks the compile time grows, and the rare large pads use the padded form.
+_MAX_BLOCK_PAD = 3
+
+
+def _use_blocks(pad: int) -> bool:
+    return 1 < pad <= _MAX_BLOCK_PAD
+
+
+def _apply_filter(field: jax.Array, H: jax.Array, pad: int) -> jax.Array:
+    """``crop(F⁻¹{H·F{zero_pad(field)}})`` with the whole filter ``H`` (``pad·ny × pad·nx``)."""
+    if _use_blocks(pad):
+        return _apply_blocks(field, _array_blocks(H, field.shape, pad), pad)
+    return _apply_padded(field, H, pad)
+
+
 def apply_transfer_function(field, H, *, pad: int = 2) -> jax.Array:
     """``crop(F⁻¹{H·F{zero_pad(field)}})``: propagation with a precomputed transfer function.
 
     For loops where the distance, wavelength and pitch are fixed (hologram optimisation),
-    compute ``H`` once with :func:`transfer_function` and reuse it: each call is then one
-    FFT pair. Gradients flow to ``field`` and to ``H``. No sampling check is made here (it
-    belongs to the computation of ``H``: see :func:`~diffprog.optics.check_sampling`).
+    compute ``H`` once with :func:`transfer_function` and reuse it: each call is then the
+    FFT work of one padded FFT pair. Gradients flow to ``field`` and to ``H``. No sampling
+    check is made here (it belongs to the computation of ``H``: see
+    :func:`~diffprog.optics.check_sampling`).
 
     Args:
       field: complex ``(..., ny, nx)``.
@@ -290,6 +379,19 @@ def _convolve(field, z, dx, wavelength, method, pad, band_limited, on_alias, whe
         method, field.shape, dx, wavelength, z, pad=pad, band_limited=band_limited,
         on_alias=on_alias, where=where,
     )  # fmt: skip
+    if method != "fresnel_ir" and _use_blocks(pad):
+        # each block computes its own samples of H, fused into its product: H is never stored
+        n_pad = _padded_shape(field.shape, pad)
+
+        def blocks(a, b):
+            gy = _fft_frequencies(n_pad[0], pad, a)
+            gx = _fft_frequencies(n_pad[1], pad, b)
+            h = _transfer_values(
+                gy, gx, n_pad, dx, wavelength, z, method, band_limited, field.dtype
+            )
+            return jnp.conj(h) if conj else h
+
+        return _apply_blocks(field, blocks, pad)
     H = transfer_function(
         field.shape, dx, wavelength, z, method=method, pad=pad, band_limited=band_limited,
         dtype=field.dtype,
