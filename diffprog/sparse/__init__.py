@@ -32,6 +32,7 @@ from diffprog.sparse.lista import (
     LISTASS,
     MODELS,
     analytic_weight,
+    kth_largest,
     support_selection_threshold,
 )
 from diffprog.sparse.operators import convolve_fft, gaussian_otf, haar2d, haar_levels, ihaar2d
@@ -97,6 +98,7 @@ __all__ = [
     "ihaar2d",
     "indicator",
     "ista",
+    "kth_largest",
     "lasso",
     "lasso_objective",
     "least_squares",

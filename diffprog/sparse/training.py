@@ -9,7 +9,8 @@ Bernoulli(p) support and N(0, 1) values; y = Ax + noise at a given SNR
 Training (:func:`train_unrolled`) minimises the mean of ‖x̂ − x‖² over fresh batches
 drawn at every step, with Adam, in *stages*; each stage trains some parameters at one
 learning rate until the validation NMSE has not improved for ``patience`` steps (early
-stopping; the best parameters are kept) or ``max_steps`` is reached:
+stopping) or ``max_steps`` is reached, and ends with its last parameters (as the papers'
+code does) or, with ``keep_best``, with those of its best validation NMSE. The stages are:
 
 - stage-wise (the papers' schedule, :meth:`Schedule.stages` with ``stagewise=True``):
   for each layer t = 1…K, first layer t alone at the initial rate (its input, the
@@ -20,8 +21,21 @@ stopping; the best parameters are kept) or ``max_steps`` is reached:
   then at each decayed rate, judged on the output of layer K.
 
 The papers train each stage until 4000 steps pass without improvement (validated every
-10 steps, up to 10⁶ steps): about 10⁵–10⁶ steps for 16 layers. ``Schedule`` makes the
-patience and the cap per stage explicit so a shorter schedule is a documented choice.
+10 steps, up to 2·10⁵ steps per stage): about 10⁵–10⁶ steps for 16 layers. ``Schedule``
+makes the patience and the cap per stage explicit so a shorter schedule is a documented
+choice; ``warm_start`` (start layer t from a copy of the trained layer t − 1 where that
+validates better than its initial values) makes a short schedule go much further, since
+Adam moves each parameter by about one learning rate per step and a new layer's
+threshold would otherwise have to travel from λ/L to the small values deep layers need.
+
+Why the last parameters and not the best: the error of a trained network over random
+x is heavy-tailed (a rare x, e.g. with an unusually large support, converges far more
+slowly, and one such example in 1000 can hold most of a set's squared error). A
+validation set of 1000 rarely holds such an example, so choosing parameters by it
+favours thresholds that are too aggressive for the tail; the training loss on fresh
+batches does see the tail. Measured on the 250 × 500 problem (ALISTA, 16 layers, the
+same steps): the median NMSE over 20 test sets of 1000 is −62.5 dB with the last
+parameters and −60.6 dB with the best ones.
 Progress is saved after every stage (:func:`diffprog.train.save_checkpoint`), and an
 interrupted run resumes from the last completed stage.
 """
@@ -131,6 +145,11 @@ class Schedule:
       eval_every: steps between validations (also the steps per compiled call).
       min_improvement_db: a validation NMSE counts as better only when it is lower by
         at least this many dB.
+      warm_start: in stage-wise training, start layer t from a copy of the trained layer
+        t − 1 when that copy gives a better validation NMSE than layer t's initial
+        values (the papers start every layer from its initial values).
+      keep_best: end each stage with the parameters of its best validation NMSE (True)
+        or with its last ones (False, as the papers' code does; see above).
     """
 
     stagewise: bool = True
@@ -140,6 +159,8 @@ class Schedule:
     patience: int = 400
     eval_every: int = 50
     min_improvement_db: float = 0.0
+    warm_start: bool = True
+    keep_best: bool = False
 
     def __post_init__(self):
         for name in ("lr", "max_steps", "patience", "eval_every"):
@@ -273,17 +294,20 @@ def _stage_functions(model, sample, t: int, train: str, eval_every: int):
     differ only in it share one compilation."""
     optimizer = optax.inject_hyperparams(optax.adam)(learning_rate=1.0)
 
-    def forward(train_p, frozen, y, consts):
+    def prefix(frozen, y, consts):
+        """Output of the frozen layers 1…t−1 (a constant of a "last" stage)."""
+        if train != "last" or t == 1:
+            return None
+        return lax.stop_gradient(model.run(frozen, y, consts, t - 1)[-1])
+
+    def forward(train_p, frozen, y, consts, start):
         if train == "last":
-            start = None
-            if t > 1:
-                start = lax.stop_gradient(model.run(frozen, y, consts, t - 1)[-1])
             return model.run([*frozen, train_p], y, consts, t, start=start, first=t - 1)[-1]
         return model.run(train_p, y, consts, t)[-1]
 
     def loss_fn(train_p, frozen, k, consts):
         y, x = sample(k, consts["A"])
-        return _mse(forward(train_p, frozen, y, consts), x)
+        return _mse(forward(train_p, frozen, y, consts, prefix(frozen, y, consts)), x)
 
     @jax.jit
     def chunk(train_p, opt_state, frozen, start_step, consts, key):
@@ -298,10 +322,10 @@ def _stage_functions(model, sample, t: int, train: str, eval_every: int):
         return p, s, jnp.mean(losses)
 
     @jax.jit
-    def validate(train_p, frozen, consts, y_val, x_val):
-        return nmse_db(forward(train_p, frozen, y_val, consts), x_val)
+    def validate(train_p, frozen, consts, y_val, x_val, start):
+        return nmse_db(forward(train_p, frozen, y_val, consts, start), x_val)
 
-    return optimizer, chunk, validate
+    return optimizer, chunk, validate, jax.jit(prefix)
 
 
 def _train_stage(model, params, consts, sample, val, stage, schedule, key, step0, cache):
@@ -310,7 +334,7 @@ def _train_stage(model, params, consts, sample, val, stage, schedule, key, step0
     tag = (t, stage.train)
     if tag not in cache:
         cache[tag] = _stage_functions(model, sample, t, stage.train, schedule.eval_every)
-    optimizer, chunk, validate = cache[tag]
+    optimizer, chunk, validate, prefix = cache[tag]
 
     def split(ps):
         if stage.train == "last":
@@ -318,19 +342,28 @@ def _train_stage(model, params, consts, sample, val, stage, schedule, key, step0
         return ps[:t], []
 
     train_p, frozen = split(params)
+    start_val = prefix(frozen, y_val, consts)  # validation input of layer t, computed once
+    best = float(validate(train_p, frozen, consts, y_val, x_val, start_val))
+    if schedule.warm_start and stage.train == "last" and t > 1:
+        # Start layer t from a copy of the trained layer t − 1 where that validates better.
+        copy = params[t - 2]
+        v = float(validate(copy, frozen, consts, y_val, x_val, start_val))
+        if v < best:
+            train_p, best = copy, v
     opt_state = optimizer.init(train_p)
     opt_state.hyperparams["learning_rate"] = jnp.asarray(stage.lr, consts["A"].dtype)
-    best = float(validate(train_p, frozen, consts, y_val, x_val))
     best_p, best_step, steps = train_p, 0, 0
-    start_val = best
+    first_val = best
     while steps < schedule.max_steps and steps - best_step < schedule.patience:
         train_p, opt_state, _ = chunk(train_p, opt_state, frozen, step0 + steps, consts, key)
         steps += schedule.eval_every
-        v = float(validate(train_p, frozen, consts, y_val, x_val))
-        if not np.isfinite(v):
+        last = float(validate(train_p, frozen, consts, y_val, x_val, start_val))
+        if not np.isfinite(last):
             break  # diverged: keep the best parameters so far
-        if v < best - schedule.min_improvement_db:
-            best, best_p, best_step = v, train_p, steps
+        if last < best - schedule.min_improvement_db:
+            best, best_p, best_step = last, train_p, steps
+    if not schedule.keep_best and np.isfinite(last):
+        best_p, best = train_p, last
     if stage.train == "last":
         params = [*params[: t - 1], best_p, *params[t:]]
     else:
@@ -341,7 +374,7 @@ def _train_stage(model, params, consts, sample, val, stage, schedule, key, step0
         "lr": stage.lr,
         "steps": steps,
         "best_step": best_step,
-        "val_nmse_db_start": start_val,
+        "val_nmse_db_start": first_val,
         "val_nmse_db": best,
     }
     return params, record

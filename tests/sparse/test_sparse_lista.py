@@ -16,6 +16,7 @@ from diffprog.sparse import (
     Schedule,
     analytic_weight,
     ista,
+    kth_largest,
     least_squares,
     measurement_matrix,
     nmse_db,
@@ -95,6 +96,48 @@ def test_support_selection_passes_the_largest_entries():
     np.testing.assert_allclose(out, [[3.0, 0.0, 0.6, -2.0, 0.1]])  # 3 and −2 untouched
     assert LISTACPSS(ss_percent=1.2, ss_max_percent=13).ss_count(20, 500) == 65
     assert LISTACP().ss_count(3, 500) == 0
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_kth_largest_is_exact(dtype, getkey):
+    """The bisection on bit patterns returns exactly the sorted value, ties and zeros too."""
+    mag = jnp.abs(jax.random.normal(getkey(), (3, 4, 50), dtype))
+    mag = mag.at[0, 0, :20].set(0.0).at[1, 1, :10].set(mag[1, 1, 10])  # zeros, ties
+    desc = -jnp.sort(-mag, axis=-1)
+    for count in (1, 11, 50):
+        out = kth_largest(mag, count)
+        assert out.shape == (3, 4, 1) and out.dtype == dtype
+        np.testing.assert_array_equal(out, desc[..., count - 1 : count])
+    with pytest.raises(ValueError, match="count"):
+        kth_largest(mag, 0)
+
+
+def test_stage_options_warm_start_and_keep_best():
+    """warm_start starts layer 2 from the better of its initial values and a copy of the
+    trained layer 1; the recorded validation NMSE of a stage is that of the parameters it
+    returns (the last or, with keep_best, the best)."""
+    A = measurement_matrix(jax.random.key(3), 20, 40, dtype=jnp.float64)
+    val = sample_sparse(jax.random.key(4), A, 128)
+    sample = lambda k, A: sample_sparse(k, A, 32)
+    net = ALISTA(num_layers=2)
+    score = lambda p: float(nmse_db(net.apply(p, val[0], A), val[1]))
+    for warm, keep_best in ((True, False), (False, True)):
+        sched = Schedule(
+            max_steps=50,
+            patience=50,
+            eval_every=25,
+            decays=(),
+            lr=1e-2,
+            warm_start=warm,
+            keep_best=keep_best,
+        )
+        res = train_unrolled(net, net.init(A), A, sample, val, sched, key=jax.random.key(5))
+        np.testing.assert_allclose(score(res.params), res.history[-1]["val_nmse_db"], atol=1e-9)
+        if keep_best:
+            assert all(h["val_nmse_db"] <= h["val_nmse_db_start"] for h in res.history)
+        first = res.params[0]  # stage 2 trains layer 2 alone: layer 1 is final after stage 1
+        options = [score([first, net.init(A)[1]])] + ([score([first, first])] if warm else [])
+        np.testing.assert_allclose(res.history[1]["val_nmse_db_start"], min(options), atol=1e-9)
 
 
 def test_stagewise_training_beats_ista_and_resumes(tmp_path):
