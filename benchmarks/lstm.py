@@ -5,27 +5,30 @@ hidden size, the same thread count, in one process:
 
 - diffprog: ``diffprog.nn.rnn(LSTM(H, H), params, xs)`` under ``jax.jit``; the forward
   pass returns every step's output, the forward+backward pass is
-  ``jax.grad(lambda p: sum(rnn(...)[1]))`` (gradients for all weights and biases).
-  Each step does two fused-gate products, (B, H) × (H, 4H) for the input and for the
-  recurrence (``--precompute`` instead projects all T inputs with one (B·T, H) × (H, 4H)
-  product before the scan: slower on the CPUs we measured). ``fused=True`` rows use
-  ``rnn(..., fused=True)``: the LSTM's hand-written backward pass (custom VJP, reverse
-  mode only) with the weight gradients as single products over all T·B rows.
+  ``jax.grad(lambda p: sum(rnn(...)[1]))`` (gradients for all weights and biases). The
+  default rows use what ``rnn`` picks for an LSTM: the fused kernel (one
+  ``[x_t, h] @ [W_ih; W_hh]`` product and one full-width ``tanh`` per step forwards, a
+  hand-written backward pass with one product per step and the weight gradients as
+  GEMMs over chunks of steps; a ``jax.custom_vjp``, reverse mode only). The
+  ``fused=False`` rows are the plain ``lax.scan`` differentiated by JAX (any AD mode),
+  for reference.
 - PyTorch: ``torch.nn.LSTM(H, H, batch_first=True)``; forward under ``torch.no_grad``,
   forward+backward as ``lstm(x)[0].sum().backward()`` (PyTorch picks its fastest CPU
   kernel itself, oneDNN where available).
 
 The cases are the issue's (batch 64, T 128, hidden 256) and (batch 16, T 512, hidden 128).
-The repeats of the two libraries are interleaved and the fastest counts. Two clocks are
-reported: wall time (``time.perf_counter``, what a user waits) and process CPU time
-(``time.process_time``, the CPU work done by all the process's threads), whose ratio is
-much less sensitive to other processes on a shared machine. ``ratio`` = diffprog ÷
-PyTorch (below 1: diffprog faster). GFLOP/s counts the forward pass as 2·(B·T·4H·(I+H))
-multiply-adds×2 and the forward+backward pass as 3× that.
+Threads: :func:`_runner.pin_threads` sets the thread count for both libraries before
+they are imported (XLA sizes its CPU thread pool from the process's CPU affinity, PyTorch
+from ``torch.set_num_threads``); both counts are printed and saved. The repeats of the
+two libraries are interleaved and the fastest counts. Two clocks are reported: wall time
+(``time.perf_counter``, what a user waits) and process CPU time (``time.process_time``,
+the CPU work done by all the process's threads), whose ratio is much less sensitive to
+other processes on a shared machine. ``ratio`` = diffprog ÷ PyTorch (below 1: diffprog
+faster). GFLOP/s counts the forward pass as 2·(B·T·4H·(I+H)) multiply-adds×2 and the
+forward+backward pass as 3× that.
 
-Run: ``python benchmarks/lstm.py [--quick] [--threads N] [--repeats R] [--unroll U]
-[--precompute]`` or
-``diffprog bench lstm``. Needs the ``bench`` extra (PyTorch for the CPU).
+Run: ``python benchmarks/lstm.py [--quick] [--threads N] [--repeats R] [--unroll U]``
+or ``diffprog bench lstm``. Needs the ``bench`` extra (PyTorch for the CPU).
 """
 
 from __future__ import annotations
@@ -66,10 +69,8 @@ def measure_both(fns: dict, *, warmup: int, repeats: int) -> dict[str, dict[str,
     return {k: {"wall_s": min(wall[k]), "cpu_s": min(cpu[k]), "wall_all": wall[k]} for k in fns}
 
 
-def make_cases(
-    batch: int, length: int, hidden: int, unroll: int, precompute: bool = False, seed: int = 0
-):
-    """The four timed callables for one size, with the same weights and inputs."""
+def make_cases(batch: int, length: int, hidden: int, unroll: int, seed: int = 0):
+    """The timed callables for one size, with the same weights and inputs."""
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -81,12 +82,13 @@ def make_cases(
     params = cell.init(jax.random.key(seed), dtype=jnp.float32)
     xs = jax.random.normal(jax.random.key(seed + 1), (batch, length, hidden), jnp.float32)
 
-    def forward(p, x, fused=False):
-        return rnn(cell, p, x, unroll=unroll, precompute_inputs=precompute, fused=fused)[1]
+    def forward(p, x, fused=None):
+        return rnn(cell, p, x, unroll=unroll, fused=fused)[1]
 
     fwd = jax.jit(forward)
+    fwd_plain = jax.jit(lambda p, x: forward(p, x, fused=False))
     fwd_bwd = jax.jit(jax.grad(lambda p, x: jnp.sum(forward(p, x))))
-    fwd_bwd_fused = jax.jit(jax.grad(lambda p, x: jnp.sum(forward(p, x, fused=True))))
+    fwd_bwd_plain = jax.jit(jax.grad(lambda p, x: jnp.sum(forward(p, x, fused=False))))
 
     ref = torch.nn.LSTM(hidden, hidden, batch_first=True)
     with torch.no_grad():  # the same weights (PyTorch stores W transposed, two biases)
@@ -107,12 +109,11 @@ def make_cases(
         return ref.weight_hh_l0.grad
 
     # the two libraries compute the same thing
-    out_dp = np.asarray(fwd(params, xs))
     out_th = torch_fwd().numpy()
-    err = float(np.max(np.abs(out_dp - out_th)))
+    err = max(float(np.max(np.abs(np.asarray(f(params, xs)) - out_th))) for f in (fwd, fwd_plain))
     g_th = torch_fwd_bwd().numpy()
     g_err = 0.0
-    for grad_fn in (fwd_bwd, fwd_bwd_fused):
+    for grad_fn in (fwd_bwd, fwd_bwd_plain):
         g_dp = np.asarray(grad_fn(params, xs)["w_hh"]).T
         g_err = max(g_err, float(np.max(np.abs(g_dp - g_th)) / max(np.max(np.abs(g_th)), 1e-30)))
     if err > 1e-3 or g_err > 1e-3:
@@ -120,7 +121,8 @@ def make_cases(
     cases = {
         "forward": (lambda: fwd(params, xs), torch_fwd),
         "forward+backward": (lambda: fwd_bwd(params, xs), torch_fwd_bwd),
-        "forward+backward, fused=True": (lambda: fwd_bwd_fused(params, xs), torch_fwd_bwd),
+        "forward, fused=False": (lambda: fwd_plain(params, xs), torch_fwd),
+        "forward+backward, fused=False": (lambda: fwd_bwd_plain(params, xs), torch_fwd_bwd),
     }
     return cases, {"max_abs_output_diff": err, "max_rel_grad_diff": g_err}
 
@@ -130,9 +132,6 @@ def parse_args(argv=None):
     p.add_argument("--repeats", type=int, default=None, help="timed calls (default 10; quick 5)")
     p.add_argument("--warmup", type=int, default=2, help="untimed calls after compiling")
     p.add_argument("--unroll", type=int, default=1, help="lax.scan unroll for diffprog")
-    p.add_argument(
-        "--precompute", action="store_true", help="one input-projection product before the scan"
-    )
     args = p.parse_args(argv)
     if args.repeats is None:
         args.repeats = 5 if args.quick else 10
@@ -153,9 +152,12 @@ def main(argv=None) -> int:
 
     _runner.pin_torch_threads(threads)
     load = _runner.machine_info()["load_average"]
+    cli = sys.argv[1:] if argv is None else list(argv)
     print(
-        f"{NAME}: {threads} thread(s) for JAX {jax.__version__} ({jax.default_backend()}) and "
-        f"PyTorch {torch.__version__}; load average {load[0] if load else 'n/a'}",
+        f"{NAME}: {threads} thread(s): JAX {jax.__version__} ({jax.default_backend()}, "
+        f"{_runner.available_cpus()} CPUs in the affinity mask) and PyTorch "
+        f"{torch.__version__} (torch.get_num_threads() = {torch.get_num_threads()}); load "
+        f"average {load[0] if load else 'n/a'}",
         flush=True,
     )
     if load and load[0] > 0.5 * threads:
@@ -166,7 +168,7 @@ def main(argv=None) -> int:
         )
     rows, details = [], []
     for batch, length, hidden in CASES[:1] if args.quick else CASES:
-        cases, check = make_cases(batch, length, hidden, args.unroll, args.precompute)
+        cases, check = make_cases(batch, length, hidden, args.unroll)
         fns = {}
         for pass_name, (dp, th) in cases.items():
             fns[f"diffprog {pass_name}"] = dp
@@ -175,7 +177,7 @@ def main(argv=None) -> int:
         flops = lstm_flops(batch, length, hidden, hidden)
         for pass_name in cases:
             dp, th = t[f"diffprog {pass_name}"], t[f"torch {pass_name}"]
-            work = flops * (1 if pass_name == "forward" else 3)
+            work = flops * (1 if pass_name.startswith("forward,") or pass_name == "forward" else 3)
             row = {
                 "batch": batch,
                 "T": length,
@@ -201,9 +203,9 @@ def main(argv=None) -> int:
         rows,
         columns=list(rows[0]),
         title=(
-            f"Single-layer LSTM, float32, {threads} thread(s): diffprog (jax.jit, unroll "
-            f"{args.unroll}{', precomputed inputs' if args.precompute else ''}) vs "
-            f"torch.nn.LSTM {torch.__version__}, best of {args.repeats}"
+            f"Single-layer LSTM, float32, {threads} thread(s) each: diffprog (jax.jit, unroll "
+            f"{args.unroll}) vs torch.nn.LSTM {torch.__version__} "
+            f"({torch.get_num_threads()} intra-op threads), best of {args.repeats}"
         ),
         formats={"ratio (wall)": ".3f", "ratio (cpu)": ".3f"},
         notes=[
@@ -222,7 +224,9 @@ def main(argv=None) -> int:
                 "repeats": args.repeats,
                 "warmup": args.warmup,
                 "unroll": args.unroll,
-                "precompute_inputs": args.precompute,
+                "torch_num_threads": torch.get_num_threads(),
+                "cpus_in_affinity_mask": _runner.available_cpus(),
+                "command": " ".join(["python", "benchmarks/lstm.py", *cli]),
                 "quick": args.quick,
                 "dtype": "float32",
                 "layout": "batch-first, input size = hidden size",

@@ -11,9 +11,16 @@ EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
 
 
 def test_splice(tmp_path, run_quick):
-    rec = run_quick("splice", tmp_path, steps=40, hidden=8, evals=1, bidirectional="false")
+    rec = run_quick("splice", tmp_path, steps=40, hidden=4, evals=1, bidirectional="false", seeds=2)
     m = rec["metrics"]
-    assert set(m["models"]) == {"lstm", "logistic_regression", "pwm"}
+    assert set(m["models"]) == {
+        "lstm_seed0",
+        "lstm_seed1",
+        "lstm_ensemble",
+        "logistic_regression",
+        "pwm",
+    }
+    assert m["lstm"]["seeds"] == 2 and 0 <= m["lstm"]["test_accuracy_std"] < 0.5
     for scores in m["models"].values():
         assert sum(map(sum, scores["confusion_matrix"])) == m["n_test"]
         assert set(scores["per_class_accuracy"]) == {"EI", "IE", "N"}
@@ -21,7 +28,7 @@ def test_splice(tmp_path, run_quick):
     floor = 0.9 if find_keel_splice() is not None else 0.6
     assert m["models"]["logistic_regression"]["test_accuracy"] > floor
     assert m["models"]["pwm"]["test_accuracy"] > floor
-    assert len(rec["tables"]["test accuracy per class"]) == 3
+    assert len(rec["tables"]["test accuracy per class"]) == 6  # 2 seeds, mean, ensemble, 2
     assert {"learning_curve.png", "confusion.png"} <= set(rec["figures"])
     assert "splice" in rec["data_source"].lower()
 

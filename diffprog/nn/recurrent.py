@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from functools import partial
 from typing import Any, NamedTuple
 
 import jax
@@ -342,96 +343,198 @@ Cell = Elman | GRU | LSTM
 
 
 # ----------------------------------------------------------------- fused LSTM (custom VJP)
+#
+# The store-all LSTM runner with a hand-written backward pass. Design notes (measured on
+# XLA's CPU backend, ``benchmarks/lstm.py``):
+#
+# - Batch-major in and out: step t reads ``xs[:, t]`` and writes ``hs[:, t]`` in place, so
+#   no (B, T, ·) ↔ (T, B, ·) transposes; every fresh buffer costs page faults on a CPU.
+# - One product per forward step, ``[x_t, h] @ [W_ih; W_hh]`` (K = I + H).
+# - One transcendental over the whole (B, 4H) gate vector: σ(z) = ½ tanh(z/2) + ½, with
+#   the halving folded into the weights (exact: a power of two), so i, f, o and g all come
+#   from a single ``tanh``. XLA fuses per-gate ``logistic``/``tanh`` on column slices into
+#   slow loops; one full-width ``tanh`` behind an optimisation barrier is ~2× faster.
+# - Residuals: the gate activations (T, B, 4H), c_{t-1} and tanh(c_t) (T, B, H) each (and
+#   h_{t-1} with a mask); h_{t-1} otherwise comes from the outputs.
+# - Backward: one (B, 4H) × (4H, H) product per step; the weight gradients as GEMMs over
+#   chunks of ``_FUSED_CHUNK_ROWS`` (time × batch) rows, accumulated as the backward scan
+#   goes, so ∂L/∂gates is never stored for all T steps.
+
+_FUSED_CHUNK_ROWS = 512
 
 
-def _lstm_forward(w_ih, w_hh, b, xs, h0, c0):
-    """Time-major LSTM forward (T, B, ·); also returns c_t and the gate activations."""
+class _FusedSpec(NamedTuple):
+    """Static settings of :func:`_fused_lstm` (hashable: a ``nondiff_argnums`` argument)."""
+
+    masked: bool
+    chunk: int
+    unroll: int
+
+
+def _gate_scale(H: int, dtype: Any) -> Array:
+    """Pre-activation scale: ½ for the sigmoid gates (i, f, o), 1 for the candidate g."""
+    half, one = jnp.full((H,), 0.5, dtype), jnp.ones((H,), dtype)
+    return jnp.concatenate([half, half, one, half])
+
+
+def _fused_forward(spec: _FusedSpec, w_ih, w_hh, b, xs, mask, h0, c0, store: bool):
+    """Forward pass over (B, T, I) inputs; with ``store`` also the residuals (time-major)."""
+    B, T, _ = xs.shape
     H = h0.shape[-1]
+    dtype = xs.dtype
+    scale = _gate_scale(H, dtype)
+    w = jnp.concatenate([w_ih, w_hh]) * scale
+    bias = b * scale
+    hs = jnp.zeros((B, T, H), dtype)
+    res = ()
+    if store:
+        n_state = 3 if spec.masked else 2  # c_{t-1}, tanh(c_t)[, h_{t-1}]
+        states = (jnp.zeros((T, B, H), dtype) for _ in range(n_state))
+        res = (jnp.zeros((T, B, 4 * H), dtype), *states)
 
-    def body(carry, x):
-        h, c = carry
-        gates = x @ w_ih + h @ w_hh + b
-        ifo = jax.nn.sigmoid(jnp.concatenate([gates[..., : 2 * H], gates[..., 3 * H :]], -1))
-        g = jnp.tanh(gates[..., 2 * H : 3 * H])
-        i, f, o = ifo[..., :H], ifo[..., H : 2 * H], ifo[..., 2 * H :]
-        c = f * c + i * g
-        h = o * jnp.tanh(c)
-        return (h, c), (h, c, jnp.concatenate([i, f, g, o], -1))
+    def body(t, carry):
+        h, c, hs, res = carry
+        x_t = lax.dynamic_index_in_dim(xs, t, 1, keepdims=False)
+        a = lax.optimization_barrier(jnp.tanh(jnp.concatenate([x_t, h], -1) @ w + bias))
+        i, f = 0.5 * a[:, :H] + 0.5, 0.5 * a[:, H : 2 * H] + 0.5
+        g, o = a[:, 2 * H : 3 * H], 0.5 * a[:, 3 * H :] + 0.5
+        c_new = f * c + i * g
+        tc = jnp.tanh(c_new)
+        h_new = o * tc
+        out = h_new
+        if spec.masked:
+            m = lax.dynamic_index_in_dim(mask, t, 1, keepdims=False)[:, None]
+            out = jnp.where(m, h_new, jnp.zeros_like(h_new))
+            h_new, c_new = jnp.where(m, h_new, h), jnp.where(m, c_new, c)
+        hs = lax.dynamic_update_index_in_dim(hs, out, t, 1)
+        if store:
+            put = lambda buf, v: lax.dynamic_update_index_in_dim(buf, v, t, 0)
+            res = (put(res[0], a), put(res[1], c), put(res[2], tc)) + (
+                (put(res[3], h),) if spec.masked else ()
+            )
+        return h_new, c_new, hs, res
 
-    (h, c), (hs, cs, acts) = lax.scan(body, (h0, c0), xs)
-    return (h, c, hs), (cs, acts)
+    h, c, hs, res = lax.fori_loop(0, T, body, (h0, c0, hs, res), unroll=spec.unroll)
+    return (h, c, hs), res
 
 
-@jax.custom_vjp
-def _fused_lstm(w_ih, w_hh, b, xs, h0, c0):
-    return _lstm_forward(w_ih, w_hh, b, xs, h0, c0)[0]
+@partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _fused_lstm(spec, w_ih, w_hh, b, xs, mask, h0, c0):
+    return _fused_forward(spec, w_ih, w_hh, b, xs, mask, h0, c0, store=False)[0]
 
 
-def _fused_lstm_fwd(w_ih, w_hh, b, xs, h0, c0):
-    out, (cs, acts) = _lstm_forward(w_ih, w_hh, b, xs, h0, c0)
-    return out, (w_ih, w_hh, xs, h0, c0, out[2], cs, acts)
+def _fused_lstm_fwd(spec, w_ih, w_hh, b, xs, mask, h0, c0):
+    out, res = _fused_forward(spec, w_ih, w_hh, b, xs, mask, h0, c0, store=True)
+    return out, (w_ih, w_hh, xs, mask, h0, out[2], res)
 
 
-def _fused_lstm_bwd(res, cts):
-    """BPTT by hand: one (B, 4H) × (4H, H) product per step for ∂L/∂h_{t-1}; the weight
-    gradients afterwards as single products over all T·B rows (as cuDNN does)."""
-    w_ih, w_hh, xs, h0, c0, hs, cs, acts = res
+def _fused_lstm_bwd(spec, saved, cts):
+    """BPTT by hand. Per step t (backwards), with δh, δc the carried adjoints:
+
+    δh̃ = m·(δh + ∂L/∂out_t), δc̃ = m·δc + δh̃·o·(1 − tanh²c_t),
+    ∂L/∂z_t = [δc̃·g·i(1−i), δc̃·c_{t−1}·f(1−f), δc̃·i·(1−g²), δh̃·tanh(c_t)·o(1−o)],
+    δh ← (1−m)·δh + ∂L/∂z_t W_hhᵀ,  δc ← (1−m)·δc + δc̃·f   (m = 1 without a mask),
+
+    and ∂L/∂W_ih = Σ_t x_tᵀ ∂L/∂z_t, ∂L/∂W_hh = Σ_t h_{t−1}ᵀ ∂L/∂z_t, ∂L/∂b = Σ_t ∂L/∂z_t,
+    ∂L/∂x_t = ∂L/∂z_t W_ihᵀ as GEMMs over chunks of steps."""
+    w_ih, w_hh, xs, mask, h0, hs, res = saved
+    acts, c_prev, tanh_c = res[:3]
     dh_last, dc_last, dhs = cts
+    B, T = xs.shape[:2]
     H = h0.shape[-1]
-    c_prev = jnp.concatenate([c0[None], cs[:-1]])
-    h_prev = jnp.concatenate([h0[None], hs[:-1]])
-    w_hh_t = w_hh.T
+    dtype = xs.dtype
+    w_hh_t = lax.optimization_barrier(w_hh.T)  # (4H, H) row-major: a plain product per step
+    s4 = jnp.asarray([0.25, 0.25, 1.0, 0.25], dtype)[:, None]  # σ' = ¼(1 − a²), tanh' = 1 − a²
 
-    def body(carry, inp):
+    def step(carry, t):
         dh, dc = carry
-        dh_t, act, c_t, cp = inp
-        i, f, g, o = act[..., :H], act[..., H : 2 * H], act[..., 2 * H : 3 * H], act[..., 3 * H :]
-        dh = dh + dh_t
-        tc = jnp.tanh(c_t)
-        dc = dc + dh * o * (1 - tc * tc)
-        dz = jnp.concatenate(
-            [
-                dc * g * i * (1 - i),
-                dc * cp * f * (1 - f),
-                dc * i * (1 - g * g),
-                dh * tc * o * (1 - o),
-            ],
-            -1,
-        )
-        return (dz @ w_hh_t, dc * f), dz
+        a4 = lax.dynamic_index_in_dim(acts, t, 0, keepdims=False).reshape(B, 4, H)
+        cp = lax.dynamic_index_in_dim(c_prev, t, 0, keepdims=False)
+        tc = lax.dynamic_index_in_dim(tanh_c, t, 0, keepdims=False)
+        dh_c = dh + lax.dynamic_index_in_dim(dhs, t, 1, keepdims=False)
+        dc_c = dc
+        if spec.masked:
+            m = lax.dynamic_index_in_dim(mask, t, 1, keepdims=False)[:, None]
+            dh_c, dc_c = jnp.where(m, dh_c, 0), jnp.where(m, dc, 0)
+        i, f = 0.5 * a4[:, 0] + 0.5, 0.5 * a4[:, 1] + 0.5
+        g, o = a4[:, 2], 0.5 * a4[:, 3] + 0.5
+        dc_c = dc_c + dh_c * o * (1 - tc * tc)
+        dz = jnp.stack([dc_c * g, dc_c * cp, dc_c * i, dh_c * tc], 1) * (s4 - s4 * a4 * a4)
+        dz = dz.reshape(B, 4 * H)
+        dh_new, dc_new = dz @ w_hh_t, dc_c * f
+        if spec.masked:
+            dh_new, dc_new = jnp.where(m, dh_new, dh), jnp.where(m, dc_new, dc)
+        return (dh_new, dc_new), dz
 
-    (dh0, dc0), dzs = lax.scan(body, (dh_last, dc_last), (dhs, acts, cs, c_prev), reverse=True)
-    dz2 = dzs.reshape(-1, 4 * H)
-    dw_hh = h_prev.reshape(-1, H).T @ dz2
-    dw_ih = xs.reshape(-1, xs.shape[-1]).T @ dz2
-    return dw_ih, dw_hh, jnp.sum(dz2, axis=0), dzs @ w_ih.T, dh0, dc0
+    def chunk(t0, n, state):
+        carry, dw_ih, dw_hh, db, dxs = state
+        carry, dz = lax.scan(step, carry, t0 + jnp.arange(n), reverse=True, unroll=spec.unroll)
+        x_c = lax.dynamic_slice_in_dim(xs, t0, n, 1)  # (B, n, I)
+        if spec.masked:  # the carried h_{t-1} (held over masked steps), stored
+            h_c = lax.dynamic_slice_in_dim(res[3], t0, n, 0)  # (n, B, H)
+            dw_hh = dw_hh + jnp.einsum("nbh,nbg->hg", h_c, dz)
+        else:  # h_{t-1} = the output of step t-1, and h0 before the first step
+            h_c = lax.dynamic_slice_in_dim(hs, jnp.maximum(t0 - 1, 0), n, 1)
+            first = jnp.concatenate([h0[:, None], h_c[:, :-1]], 1)
+            h_c = jnp.where(t0 == 0, first, h_c)
+            dw_hh = dw_hh + jnp.einsum("bnh,nbg->hg", h_c, dz)
+        dw_ih = dw_ih + jnp.einsum("bni,nbg->ig", x_c, dz)
+        dx_c = jnp.einsum("nbg,ig->bni", dz, w_ih)
+        return (
+            carry,
+            dw_ih,
+            dw_hh,
+            db + jnp.sum(dz, (0, 1)),
+            lax.dynamic_update_slice_in_dim(dxs, dx_c, t0, 1),
+        )
+
+    K = spec.chunk
+    n_full, tail = divmod(T, K)
+    state = (
+        (dh_last, dc_last),
+        jnp.zeros_like(w_ih),
+        jnp.zeros_like(w_hh),
+        jnp.zeros((4 * H,), dtype),
+        jnp.zeros_like(xs),
+    )
+    if tail:  # the last, incomplete chunk comes first on the way back
+        state = chunk(n_full * K, tail, state)
+    state = lax.fori_loop(0, n_full, lambda j, s: chunk((n_full - 1 - j) * K, K, s), state)
+    (dh0, dc0), dw_ih, dw_hh, db, dxs = state
+    return dw_ih, dw_hh, db, dxs, None, dh0, dc0
 
 
 _fused_lstm.defvjp(_fused_lstm_fwd, _fused_lstm_bwd)
 
 
-def _run_fused_lstm(cell, params, xs, initial_state, reverse):
-    """``rnn`` for an LSTM without mask through :func:`_fused_lstm` (any batch shape)."""
+def _run_fused_lstm(cell, params, xs, mask, initial_state, reverse, unroll):
+    """``rnn`` for an LSTM through :func:`_fused_lstm` (any batch shape, optional mask)."""
     batch = xs.shape[:-2]
     T, H = xs.shape[-2], cell.hidden_size
-    x = jnp.moveaxis(xs, -2, 0).reshape(T, -1, cell.input_size)
-    if reverse:
-        x = x[::-1]
-    h0 = initial_state.h.reshape(-1, H)
-    c0 = initial_state.c.reshape(-1, H)
-    dtype = h0.dtype
+    dtype = initial_state.h.dtype
+    x = xs.reshape(-1, T, cell.input_size).astype(dtype)
+    m = None if mask is None else jnp.asarray(mask, bool).reshape(-1, T)
+    if reverse:  # run the reversed sequence forwards (the mask reverses with it)
+        x = x[:, ::-1]
+        m = None if m is None else m[:, ::-1]
+    spec = _FusedSpec(
+        masked=m is not None,
+        chunk=max(1, min(T, _FUSED_CHUNK_ROWS // max(x.shape[0], 1))),
+        unroll=int(unroll),
+    )
     h, c, hs = _fused_lstm(
+        spec,
         params["w_ih"].astype(dtype),
         params["w_hh"].astype(dtype),
         params["b"].astype(dtype),
-        x.astype(dtype),
-        h0,
-        c0,
+        x,
+        m,
+        initial_state.h.reshape(-1, H),
+        initial_state.c.reshape(-1, H),
     )
     if reverse:
-        hs = hs[::-1]
-    hs = jnp.moveaxis(hs.reshape(T, *batch, H), 0, -2)
-    return LSTMState(h.reshape(*batch, H), c.reshape(*batch, H)), hs
+        hs = hs[:, ::-1]
+    return LSTMState(h.reshape(*batch, H), c.reshape(*batch, H)), hs.reshape(*batch, T, H)
 
 
 # --------------------------------------------------------------------------- runner
@@ -486,7 +589,7 @@ def rnn(
     adjoint: Adjoint | str | None = None,
     unroll: int = 1,
     precompute_inputs: bool = False,
-    fused: bool = False,
+    fused: bool | None = None,
 ) -> tuple[PyTree, Array]:
     """Run ``cell`` over a sequence with ``lax.scan``; ``jax.grad`` through it is BPTT.
 
@@ -521,12 +624,16 @@ def rnn(
         half of each step in the scan (store-all scan only). Off by default: on the CPUs
         we measured (``benchmarks/lstm.py``), two small products per step, whose operands
         stay in cache, were faster than one large product; try it on other hardware.
-      fused: LSTM without mask only: use a hand-written backward pass (a
-        :func:`jax.custom_vjp`) that stores the gate activations, runs one matrix product
-        per step backwards, and forms the weight gradients as single products over all
-        T·batch rows afterwards, as cuDNN does. The gradients equal autodiff's (tested);
-        it is faster on CPU (``benchmarks/lstm.py``) but supports **reverse mode only**
-        (no ``jax.jvp``, no forward-over-reverse Hessians) and the store-all adjoint.
+      fused: for an LSTM, run the fused kernel with a hand-written backward pass (a
+        :func:`jax.custom_vjp`): one product ``[x_t, h] @ [W_ih; W_hh]`` and one full-width
+        ``tanh`` per step forwards, the gate activations stored, one product per step
+        backwards, and the weight gradients as large products over chunks of steps, as
+        cuDNN does. Masks, ``reverse``, any batch shape and ``vmap`` work; the gradients
+        equal autodiff's (tested in float64). It supports **reverse mode only**: no
+        ``jax.jvp``/``jax.jacfwd``, no forward-over-reverse Hessians (reverse-over-reverse
+        works). ``None`` (default) picks it for an LSTM with the store-all adjoint and
+        ``precompute_inputs=False``; ``False`` gives the plain ``lax.scan`` (any AD mode);
+        ``True`` insists on it. ``benchmarks/lstm.py`` measures both against PyTorch.
 
     Returns:
       ``(final_state, hs)`` with ``hs`` of shape (*batch, T, hidden_size).
@@ -534,7 +641,7 @@ def rnn(
     Raises:
       ValueError: for a sequence of rank < 2, an empty sequence, the wrong number of
         features, a mask whose shape is not (*batch, T), or ``fused=True`` with a cell
-        other than LSTM, a mask or a checkpointed adjoint.
+        other than LSTM, a checkpointed adjoint or ``precompute_inputs=True``.
 
     Example:
       >>> import jax, jax.numpy as jnp
@@ -568,14 +675,15 @@ def rnn(
     else:  # the carry keeps one dtype through the scan: that of inputs and parameters
         initial_state = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), initial_state)
 
-    if fused:
-        if not isinstance(cell, LSTM) or mask is not None or not store_all:
-            raise ValueError(
-                "rnn(fused=True) supports an LSTM cell without mask and with the store-all "
-                f"adjoint; got {type(cell).__name__}, mask={'set' if mask is not None else None}"
-                f", adjoint={strategy!r}. Drop fused=True for the general runner"
-            )
-        return _run_fused_lstm(cell, params, xs, initial_state, reverse)
+    fusable = isinstance(cell, LSTM) and store_all and not precompute_inputs
+    if fused and not fusable:
+        raise ValueError(
+            "rnn(fused=True) needs an LSTM cell, the store-all adjoint and "
+            f"precompute_inputs=False; got {type(cell).__name__}, adjoint={strategy!r}, "
+            f"precompute_inputs={precompute_inputs}. Drop fused=True for the general runner"
+        )
+    if fusable and fused is not False:
+        return _run_fused_lstm(cell, params, xs, mask, initial_state, reverse, unroll)
 
     if mask is None:
         body = advance
@@ -604,14 +712,15 @@ def birnn(
     mask: Array | None = None,
     adjoint: Adjoint | str | None = None,
     unroll: int = 1,
+    fused: bool | None = None,
 ) -> tuple[tuple[PyTree, PyTree], Array]:
     """Bidirectional run: one cell forward in time, one backward, outputs concatenated.
 
     Args:
       cell: the cell configuration shared by both directions.
       params: ``{"fwd": params, "bwd": params}`` (two independent parameter sets).
-      xs, mask, adjoint, unroll: as for :func:`rnn`. With a right-padded batch and its
-        mask, the backward direction starts at each sequence's own last valid step.
+      xs, mask, adjoint, unroll, fused: as for :func:`rnn`. With a right-padded batch and
+        its mask, the backward direction starts at each sequence's own last valid step.
 
     Returns:
       ``((final_fwd, final_bwd), hs)`` with ``hs`` of shape (*batch, T, 2·hidden_size):
@@ -633,7 +742,7 @@ def birnn(
     """
     if not (isinstance(params, dict) and set(params) == {"fwd", "bwd"}):
         raise ValueError("birnn needs params = {'fwd': cell params, 'bwd': cell params}")
-    kw = dict(mask=mask, adjoint=adjoint, unroll=unroll)
+    kw = dict(mask=mask, adjoint=adjoint, unroll=unroll, fused=fused)
     sf, hf = rnn(cell, params["fwd"], xs, **kw)
     sb, hb = rnn(cell, params["bwd"], xs, reverse=True, **kw)
     return (sf, sb), jnp.concatenate([hf, hb], axis=-1)
@@ -641,7 +750,7 @@ def birnn(
 
 # --------------------------------------------------------------------------- model
 
-_READOUTS = ("last", "all", "mean")
+_READOUTS = ("last", "all", "mean", "max", "flatten")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -654,7 +763,15 @@ class SequenceModel:
       directions concatenated when bidirectional) → logits (*batch, num_outputs). With a
       mask this is the state at each sequence's last valid step.
     - ``readout="all"`` (many-to-many): every step's output → (*batch, T, num_outputs).
-    - ``readout="mean"``: masked mean of the outputs over time → (*batch, num_outputs).
+    - ``readout="mean"`` / ``"max"``: masked mean / maximum of the outputs over time →
+      (*batch, num_outputs).
+    - ``readout="flatten"``: every step's output, concatenated over the ``length`` steps,
+      through one linear layer (a weight per position and feature) → (*batch,
+      num_outputs). For fixed-length windows whose positions mean something, such as DNA
+      around a splice site (as in DanQ: Quang & Xie, Nucleic Acids Research 44, 2016).
+
+    ``dropout`` (inverted dropout on the readout's input) is applied only when ``apply``
+    gets a ``key``: pass one while training, none when evaluating.
 
     Inputs are either features (*batch, T, cell.input_size) or, when ``vocab_size`` is
     set, integer tokens (*batch, T) embedded by a learned table (vocab_size,
@@ -670,9 +787,12 @@ class SequenceModel:
       vocab_size: number of tokens when inputs are token ids (None: real features).
       bidirectional: run each layer in both directions.
       num_layers: stacked recurrent layers.
-      readout: ``"last"``, ``"all"`` or ``"mean"``.
+      readout: ``"last"``, ``"all"``, ``"mean"``, ``"max"`` or ``"flatten"``.
       adjoint: reverse-pass strategy for every scan (see :func:`rnn`).
       unroll: scan unrolling (speed knob).
+      length: sequence length T, required by (and only used for) ``readout="flatten"``.
+      dropout: probability of zeroing each readout input while training (0 ≤ p < 1).
+      fused: the LSTM kernel choice of :func:`rnn` (``None``: fused where it applies).
 
     Example:
       >>> import jax, jax.numpy as jnp
@@ -691,6 +811,9 @@ class SequenceModel:
     readout: str = "last"
     adjoint: Adjoint | str | None = None
     unroll: int = 1
+    length: int | None = None
+    dropout: float = 0.0
+    fused: bool | None = None
 
     def __post_init__(self):
         if not isinstance(self.cell, Elman | GRU | LSTM):
@@ -706,6 +829,13 @@ class SequenceModel:
             raise ValueError(f"vocab_size must be >= 1 or None, got {self.vocab_size}")
         if self.readout not in _READOUTS:
             raise ValueError(f"unknown readout {self.readout!r}; choose one of {_READOUTS}")
+        if self.readout == "flatten" and (self.length is None or self.length < 1):
+            raise ValueError(
+                f"readout='flatten' needs the sequence length: SequenceModel(..., length=T), "
+                f"got length={self.length}"
+            )
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         _resolve_adjoint(self.adjoint)
 
     @property
@@ -736,6 +866,8 @@ class SequenceModel:
             layers.append(layer)
         params["layers"] = layers
         width = self.cell.hidden_size * self.directions
+        if self.readout == "flatten":
+            width *= self.length
         params["readout"] = {
             "w": _glorot(k_out, width, self.num_outputs, 1, dtype),
             "b": jnp.zeros((self.num_outputs,), dtype),
@@ -768,7 +900,7 @@ class SequenceModel:
             if x.ndim < 1:
                 raise ValueError(f"token inputs need shape (*batch, time), got {x.shape}")
             x = self.embed(params, x)
-        kw = dict(mask=mask, adjoint=self.adjoint, unroll=self.unroll)
+        kw = dict(mask=mask, adjoint=self.adjoint, unroll=self.unroll, fused=self.fused)
         for cell, layer in zip(self.layer_cells(), params["layers"], strict=True):
             if self.bidirectional:
                 (sf, sb), x = birnn(cell, layer, x, **kw)
@@ -778,22 +910,48 @@ class SequenceModel:
                 last = s.h
         return x, last
 
-    def apply(self, params: dict[str, Any], x: Array, *, mask: Array | None = None) -> Array:
-        """Outputs (logits) for a batch of sequences; see the class docstring for shapes."""
+    def apply(
+        self,
+        params: dict[str, Any],
+        x: Array,
+        *,
+        mask: Array | None = None,
+        key: Array | None = None,
+    ) -> Array:
+        """Outputs (logits) for a batch of sequences; see the class docstring for shapes.
+
+        ``key`` turns on dropout (``self.dropout``) on the readout's input: training only.
+        """
         if len(params["layers"]) != self.num_layers:
             raise ValueError(
                 f"SequenceModel with num_layers={self.num_layers} got params for "
                 f"{len(params['layers'])} layers"
             )
         hs, last = self.features(params, x, mask=mask)
-        ro = params["readout"]
+        m = None if mask is None else jnp.asarray(mask, bool)[..., None]
         if self.readout == "last":
-            return last @ ro["w"] + ro["b"]
-        if self.readout == "all":
-            return hs @ ro["w"] + ro["b"]
-        if mask is None:
-            pooled = jnp.mean(hs, axis=-2)
-        else:
-            m = jnp.asarray(mask, hs.dtype)[..., None]
-            pooled = jnp.sum(hs * m, axis=-2) / jnp.maximum(jnp.sum(m, axis=-2), 1)
-        return pooled @ ro["w"] + ro["b"]
+            feats = last
+        elif self.readout == "all":
+            feats = hs
+        elif self.readout == "mean":
+            if m is None:
+                feats = jnp.mean(hs, axis=-2)
+            else:
+                mf = m.astype(hs.dtype)
+                feats = jnp.sum(hs * mf, axis=-2) / jnp.maximum(jnp.sum(mf, axis=-2), 1)
+        elif self.readout == "max":
+            masked = hs if m is None else jnp.where(m, hs, -jnp.inf)
+            feats = jnp.max(masked, axis=-2)
+            feats = jnp.where(jnp.isfinite(feats), feats, 0)  # an all-masked sequence
+        else:  # flatten
+            if hs.shape[-2] != self.length:
+                raise ValueError(
+                    f"readout='flatten' was built for length={self.length}, got sequences "
+                    f"of length {hs.shape[-2]}"
+                )
+            feats = hs.reshape(*hs.shape[:-2], -1)
+        if key is not None and self.dropout > 0:
+            keep = jax.random.bernoulli(key, 1 - self.dropout, feats.shape)
+            feats = jnp.where(keep, feats / (1 - self.dropout), jnp.zeros_like(feats))
+        ro = params["readout"]
+        return feats @ ro["w"] + ro["b"]

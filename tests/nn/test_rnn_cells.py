@@ -154,36 +154,88 @@ def test_bptt_gradients(getkey, cell):
                 np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
 
 
-def test_fused_lstm_backward_equals_autodiff(getkey):
-    """rnn(fused=True): hand-written LSTM BPTT (custom VJP) = autodiff, every input."""
+@pytest.mark.parametrize(
+    "batch, T, masked",
+    [((2, 3), 6, False), ((40,), 30, True), ((40,), 27, False)],
+    ids=["2x3-T6", "B40-T30-mask", "B40-T27"],
+)
+def test_fused_lstm_backward_equals_autodiff(getkey, batch, T, masked):
+    """The fused LSTM kernel (custom VJP, the default for LSTM) = autodiff of the plain scan.
+
+    Values and gradients with respect to every input (weights, biases, inputs, initial
+    state), forwards and reversed, with and without a mask (right padding, an all-padded
+    row and random gaps), in float64; two batch axes (flattened and restored); batch 40
+    uses chunks of 12 steps for the weight gradients, so T = 30 and 27 also run the
+    incomplete last chunk. A Taylor test checks the fused gradient on its own.
+    """
     cell = LSTM(3, 4)
     p = cell.init(getkey(), dtype=jnp.float64)
-    batch = (2, 3)  # two batch axes: the fused path flattens and restores them
-    xs = jax.random.normal(getkey(), (*batch, 6, 3))
+    p = {k: v + 0.3 * jax.random.normal(getkey(), v.shape) for k, v in p.items()}
+    xs = jax.random.normal(getkey(), (*batch, T, 3))
     s0 = LSTMState(*(jax.random.normal(getkey(), (*batch, 4)) for _ in range(2)))
     w = jax.random.normal(getkey(), (4,))
+    mask = None
+    if masked:
+        lengths = jax.random.randint(getkey(), batch, 0, T + 1).at[(0,) * len(batch)].set(0)
+        gaps = jax.random.bernoulli(getkey(), 0.8, (*batch, T))
+        mask = (jnp.arange(T) < lengths[..., None]) & gaps
 
     def make_loss(fused, reverse):
         def loss(p, xs, s0):
-            state, hs = rnn(cell, p, xs, initial_state=s0, fused=fused, reverse=reverse)
+            state, hs = rnn(cell, p, xs, mask=mask, initial_state=s0, fused=fused, reverse=reverse)
             return jnp.sum(jnp.sin(hs @ w)) + jnp.sum(state.h * state.c)
 
         return jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2)))
 
-    fused_fwd = make_loss(True, False)
     for reverse in (False, True):
-        fused = fused_fwd if not reverse else make_loss(True, True)
-        (v1, g1), (v2, g2) = make_loss(False, reverse)(p, xs, s0), fused(p, xs, s0)
+        (v1, g1), (v2, g2) = (
+            make_loss(False, reverse)(p, xs, s0),
+            make_loss(True, reverse)(p, xs, s0),
+        )
         np.testing.assert_allclose(v1, v2, rtol=1e-13)
         for a, b in zip(jax.tree_util.tree_leaves(g1), jax.tree_util.tree_leaves(g2), strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-13)
+    fused = make_loss(True, False)
     dp = jax.tree_util.tree_map(lambda a: jax.random.normal(getkey(), a.shape), p)
-    f = lambda q: fused_fwd(q, xs, s0)[0]
-    assert taylor_test(f, p, dp, grad=fused_fwd(p, xs, s0)[1][0], jit=False).passed
-    with pytest.raises(ValueError, match="fused=True"):
-        rnn(cell, p, xs, mask=jnp.ones(xs.shape[:-1], bool), fused=True)
+    f = lambda q: fused(q, xs, s0)[0]
+    assert taylor_test(f, p, dp, grad=fused(p, xs, s0)[1][0], jit=False).passed
+    # the default for an LSTM is the fused kernel
+    np.testing.assert_array_equal(
+        rnn(cell, p, xs, mask=mask)[1], rnn(cell, p, xs, mask=mask, fused=True)[1]
+    )
+
+
+def test_fused_lstm_vmap_second_order_and_errors(getkey):
+    cell = LSTM(3, 4)
+    p = cell.init(getkey(), dtype=jnp.float64)
+    xs = jax.random.normal(getkey(), (5, 7, 3))
+
+    def loss(p, xs, fused):
+        return jnp.sum(rnn(cell, p, xs, fused=fused)[1] ** 2)
+
+    # vmap over single sequences = the batched run, for values and gradients
+    g_vmap = jax.grad(lambda q: jnp.sum(jax.vmap(lambda x: loss(q, x, True))(xs)))(p)
+    g_batch = jax.grad(lambda q: loss(q, xs, True))(p)
+    for a, b in zip(jax.tree_util.tree_leaves(g_vmap), jax.tree_util.tree_leaves(g_batch)):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    # reverse-over-reverse works (the hand-written backward is itself differentiable)
+    second = lambda fused: jax.grad(
+        lambda q: jnp.sum(jax.grad(lambda r: loss(r, xs, fused))(q)["w_hh"] ** 2)
+    )(p)
+    for a, b in zip(
+        jax.tree_util.tree_leaves(second(True)), jax.tree_util.tree_leaves(second(False))
+    ):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    # forward mode is not defined for a custom VJP; fused=False gives it
+    with pytest.raises(TypeError, match="forward-mode"):
+        jax.jvp(lambda q: loss(q, xs, None), (p,), (p,))
+    jax.jvp(lambda q: loss(q, xs, False), (p,), (p,))
     with pytest.raises(ValueError, match="fused=True"):
         rnn(GRU(3, 4), GRU(3, 4).init(getkey()), xs, fused=True)
+    with pytest.raises(ValueError, match="fused=True"):
+        rnn(cell, p, xs, fused=True, adjoint=Checkpointed(segments=2))
+    with pytest.raises(ValueError, match="fused=True"):
+        rnn(cell, p, xs, fused=True, precompute_inputs=True)
 
 
 def test_runner_errors(getkey):
@@ -263,9 +315,9 @@ def test_checkpointed_scan_memory_at_T1024(getkey):
     p = cell.init(getkey(), dtype=jnp.float32)
     xs = jax.random.normal(getkey(), (8, 1024, 4), jnp.float32)
 
-    def grad_fn(adjoint):
+    def grad_fn(adjoint, fused=False):
         def loss(p, xs):
-            state, hs = rnn(cell, p, xs, adjoint=adjoint)
+            state, hs = rnn(cell, p, xs, adjoint=adjoint, fused=fused)
             return jnp.mean(hs[:, -1] ** 2) + jnp.mean(state.c**2)
 
         return jax.grad(loss)
@@ -277,6 +329,8 @@ def test_checkpointed_scan_memory_at_T1024(getkey):
     state_bytes = 8 * 32 * 4
     assert full.temp > 1024 * state_bytes * 3
     assert ckpt.temp < full.temp / 4, (full.temp, ckpt.temp)
+    # the fused kernel (the LSTM default) stores no more than the plain scan
+    assert compiled_memory(grad_fn("store_all", fused=True), p, xs).temp <= full.temp
     g1 = jax.jit(store_all)(p, xs)  # the executables compiled above (jit's cache)
     g2 = jax.jit(checkpointed)(p, xs)
     for a, b in zip(jax.tree_util.tree_leaves(g1), jax.tree_util.tree_leaves(g2), strict=True):
