@@ -180,17 +180,21 @@ def test_fused_lstm_backward_equals_autodiff(getkey, batch, T, masked):
         gaps = jax.random.bernoulli(getkey(), 0.8, (*batch, T))
         mask = (jnp.arange(T) < lengths[..., None]) & gaps
 
-    def make_loss(fused, reverse):
+    def make_loss(fused, reverse, precompute=False):
         def loss(p, xs, s0):
-            state, hs = rnn(cell, p, xs, mask=mask, initial_state=s0, fused=fused, reverse=reverse)
+            state, hs = rnn(
+                cell, p, xs, mask=mask, initial_state=s0, fused=fused, reverse=reverse,
+                precompute_inputs=precompute,
+            )  # fmt: skip
             return jnp.sum(jnp.sin(hs @ w)) + jnp.sum(state.h * state.c)
 
         return jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2)))
 
-    for reverse in (False, True):
+    # the fused kernel, with per-step or precomputed input projections, = plain autodiff
+    for reverse, precompute in ((False, False), (True, False), (False, True), (True, True)):
         (v1, g1), (v2, g2) = (
             make_loss(False, reverse)(p, xs, s0),
-            make_loss(True, reverse)(p, xs, s0),
+            make_loss(True, reverse, precompute)(p, xs, s0),
         )
         np.testing.assert_allclose(v1, v2, rtol=1e-13)
         for a, b in zip(jax.tree_util.tree_leaves(g1), jax.tree_util.tree_leaves(g2), strict=True):
@@ -234,8 +238,6 @@ def test_fused_lstm_vmap_second_order_and_errors(getkey):
         rnn(GRU(3, 4), GRU(3, 4).init(getkey()), xs, fused=True)
     with pytest.raises(ValueError, match="fused=True"):
         rnn(cell, p, xs, fused=True, adjoint=Checkpointed(segments=2))
-    with pytest.raises(ValueError, match="fused=True"):
-        rnn(cell, p, xs, fused=True, precompute_inputs=True)
 
 
 def test_runner_errors(getkey):
