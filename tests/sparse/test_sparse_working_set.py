@@ -66,8 +66,14 @@ def test_working_set_matches_fista_and_sklearn():
         WorkingSetConfig(tol=1e-12, size=4),  # many rounds and sizes, Gram subproblems
         WorkingSetConfig(tol=1e-12, size=4, gram=0),  # products with A_W
         WorkingSetConfig(tol=1e-12, size=4, full_gram=True),
-        WorkingSetConfig(tol=1e-12, size=4, power_iterations=0, grow=1.0),
-        WorkingSetConfig(tol=1e-12, size=8, inner_ratio=0.5, check_every=3),
+        pytest.param(
+            WorkingSetConfig(tol=1e-12, size=4, power_iterations=0, grow=1.0),
+            marks=pytest.mark.slow,
+        ),
+        pytest.param(
+            WorkingSetConfig(tol=1e-12, size=8, inner_ratio=0.5, check_every=3),
+            marks=pytest.mark.slow,
+        ),
     ],
 )
 def test_working_set_options_agree(cfg):
@@ -89,15 +95,19 @@ def test_working_set_vmap_warm_start_and_tolerance():
     solve = lambda b: lasso_working_set(A, b, lam, cfg=cfg)
     batched = jax.jit(jax.vmap(solve))(B)
     assert bool(jnp.all(batched.converged))
+    single_solve = jax.jit(solve)  # compiled once: op-by-op while loops are slow
     for i in range(4):
-        single = solve(B[i])
+        single = single_solve(B[i])
         np.testing.assert_allclose(batched.x[i], single.x, atol=1e-9)
         assert float(batched.gap[i]) <= 1e-10 * float(batched.objective[i])
     # a warm start at the solution stops after one check, with no iteration
-    again = lasso_working_set(A, B[0], lam, x0=batched.x[0], cfg=cfg)
+    again = jax.jit(lambda b, x0: lasso_working_set(A, b, lam, x0=x0, cfg=cfg))(
+        B[0], batched.x[0]
+    )
     assert int(again.iterations) == 0 and int(again.rounds) == 0
     # a loose tolerance gives a loose (but honest) certificate
-    loose = lasso_working_set(A, B[0], lam, cfg=WorkingSetConfig(tol=1e-2, size=8))
+    loose_cfg = WorkingSetConfig(tol=1e-2, size=8)
+    loose = jax.jit(lambda b: lasso_working_set(A, b, lam, cfg=loose_cfg))(B[0])
     f_star = float(batched.objective[0])
     assert float(loose.gap) <= 1e-2 * float(loose.objective)
     assert float(loose.objective) - f_star <= float(loose.gap) + 1e-12 * f_star
