@@ -156,7 +156,11 @@ def test_bptt_gradients(getkey, cell):
 
 @pytest.mark.parametrize(
     "batch, T, masked",
-    [((2, 3), 6, False), ((40,), 30, True), ((40,), 27, False)],
+    [
+        ((2, 3), 6, False),
+        ((40,), 30, True),
+        pytest.param((40,), 27, False, marks=pytest.mark.slow),
+    ],
     ids=["2x3-T6", "B40-T30-mask", "B40-T27"],
 )
 def test_fused_lstm_backward_equals_autodiff(getkey, batch, T, masked):

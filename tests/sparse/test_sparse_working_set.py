@@ -101,9 +101,7 @@ def test_working_set_vmap_warm_start_and_tolerance():
         np.testing.assert_allclose(batched.x[i], single.x, atol=1e-9)
         assert float(batched.gap[i]) <= 1e-10 * float(batched.objective[i])
     # a warm start at the solution stops after one check, with no iteration
-    again = jax.jit(lambda b, x0: lasso_working_set(A, b, lam, x0=x0, cfg=cfg))(
-        B[0], batched.x[0]
-    )
+    again = jax.jit(lambda b, x0: lasso_working_set(A, b, lam, x0=x0, cfg=cfg))(B[0], batched.x[0])
     assert int(again.iterations) == 0 and int(again.rounds) == 0
     # a loose tolerance gives a loose (but honest) certificate
     loose_cfg = WorkingSetConfig(tol=1e-2, size=8)

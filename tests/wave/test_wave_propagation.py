@@ -210,7 +210,7 @@ def test_odd_step_counts_match_even_ones():
     assert one.state.u.shape == even.state.u.shape
 
 
-@pytest.mark.parametrize("accuracy", [2, 8])
+@pytest.mark.parametrize("accuracy", [2, pytest.param(8, marks=pytest.mark.slow)])
 def test_padded_reads_transpose_is_exact(accuracy):
     """The hand-written transpose of the step's stencil reads equals autodiff's."""
     from diffprog.testing import dot_test
