@@ -16,6 +16,15 @@ hidden size, the same thread count, in one process:
   forward+backward as ``lstm(x)[0].sum().backward()`` (PyTorch picks its fastest CPU
   kernel itself, oneDNN where available).
 
+- diffprog, data-parallel: the same jitted functions with the batch split over
+  ``--devices`` CPU devices (default: one per thread; ``jax_num_cpu_devices``) and the
+  weights replicated. This is how JAX spreads work over CPU cores: XLA runs each
+  device's half of the recurrence on its own core and adds the weight gradients with
+  one all-reduce, where a single device leaves the small per-step products (16×256 by
+  256×512 at batch 16) mostly on one core. ``diffprog.train.fit`` shards its batches the
+  same way (``TrainConfig.data_parallel``). These rows appear when the thread count and
+  the batch allow (devices > 1, batch divisible by devices).
+
 The cases are the issue's (batch 64, T 128, hidden 256) and (batch 16, T 512, hidden 128).
 Threads: :func:`_runner.pin_threads` sets the thread count for both libraries before
 they are imported (XLA sizes its CPU thread pool from the process's CPU affinity, PyTorch
@@ -27,7 +36,8 @@ other processes on a shared machine. ``ratio`` = diffprog ÷ PyTorch (below 1: d
 faster). GFLOP/s counts the forward pass as 2·(B·T·4H·(I+H)) multiply-adds×2 and the
 forward+backward pass as 3× that.
 
-Run: ``python benchmarks/lstm.py [--quick] [--threads N] [--repeats R] [--unroll U]``
+Run: ``python benchmarks/lstm.py [--quick] [--threads N] [--devices D] [--repeats R]
+[--unroll U]``
 or ``diffprog bench lstm``. Needs the ``bench`` extra (PyTorch for the CPU).
 """
 
@@ -69,12 +79,13 @@ def measure_both(fns: dict, *, warmup: int, repeats: int) -> dict[str, dict[str,
     return {k: {"wall_s": min(wall[k]), "cpu_s": min(cpu[k]), "wall_all": wall[k]} for k in fns}
 
 
-def make_cases(batch: int, length: int, hidden: int, unroll: int, seed: int = 0):
+def make_cases(batch: int, length: int, hidden: int, unroll: int, devices: int = 1, seed: int = 0):
     """The timed callables for one size, with the same weights and inputs."""
     import jax
     import jax.numpy as jnp
     import numpy as np
     import torch
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
     from diffprog.nn import LSTM, rnn
 
@@ -124,6 +135,23 @@ def make_cases(batch: int, length: int, hidden: int, unroll: int, seed: int = 0)
         "forward, fused=False": (lambda: fwd_plain(params, xs), torch_fwd),
         "forward+backward, fused=False": (lambda: fwd_bwd_plain(params, xs), torch_fwd_bwd),
     }
+    if devices > 1 and batch % devices == 0:
+        # data parallel: batch split over the CPU devices, weights replicated; the same
+        # jitted functions (jit follows the input shardings)
+        mesh = Mesh(np.asarray(jax.devices()[:devices]), ("batch",))
+        xs_dp = jax.device_put(xs, NamedSharding(mesh, PartitionSpec("batch")))
+        p_dp = jax.device_put(params, NamedSharding(mesh, PartitionSpec()))
+        out_dp = np.asarray(fwd(p_dp, xs_dp))
+        g_dp = np.asarray(fwd_bwd(p_dp, xs_dp)["w_hh"]).T
+        err = max(err, float(np.max(np.abs(out_dp - out_th))))
+        g_err = max(g_err, float(np.max(np.abs(g_dp - g_th)) / max(np.max(np.abs(g_th)), 1e-30)))
+        if err > 1e-3 or g_err > 1e-3:
+            raise AssertionError(f"data-parallel run disagrees: {err:.2e}, grads {g_err:.2e}")
+        cases[f"forward, data-parallel x{devices}"] = (lambda: fwd(p_dp, xs_dp), torch_fwd)
+        cases[f"forward+backward, data-parallel x{devices}"] = (
+            lambda: fwd_bwd(p_dp, xs_dp),
+            torch_fwd_bwd,
+        )
     return cases, {"max_abs_output_diff": err, "max_rel_grad_diff": g_err}
 
 
@@ -132,6 +160,12 @@ def parse_args(argv=None):
     p.add_argument("--repeats", type=int, default=None, help="timed calls (default 10; quick 5)")
     p.add_argument("--warmup", type=int, default=2, help="untimed calls after compiling")
     p.add_argument("--unroll", type=int, default=1, help="lax.scan unroll for diffprog")
+    p.add_argument(
+        "--devices",
+        type=int,
+        default=None,
+        help="CPU devices for the data-parallel rows (default: the thread count)",
+    )
     args = p.parse_args(argv)
     if args.repeats is None:
         args.repeats = 5 if args.quick else 10
@@ -139,6 +173,8 @@ def parse_args(argv=None):
         p.error(f"--threads must be between 1 and {_runner.available_cpus()} (available CPUs)")
     if args.repeats < 1 or args.warmup < 0 or args.unroll < 1:
         p.error("--repeats and --unroll must be >= 1, --warmup >= 0")
+    if args.devices is not None and args.devices < 1:
+        p.error("--devices must be >= 1")
     return args
 
 
@@ -148,6 +184,9 @@ def main(argv=None) -> int:
     threads = _runner.pin_threads(args.threads)
 
     import jax
+
+    devices = threads if args.devices is None else args.devices
+    jax.config.update("jax_num_cpu_devices", devices)  # before the backend starts
     import torch
 
     _runner.pin_torch_threads(threads)
@@ -168,7 +207,7 @@ def main(argv=None) -> int:
         )
     rows, details = [], []
     for batch, length, hidden in CASES[:1] if args.quick else CASES:
-        cases, check = make_cases(batch, length, hidden, args.unroll)
+        cases, check = make_cases(batch, length, hidden, args.unroll, devices)
         fns = {}
         for pass_name, (dp, th) in cases.items():
             fns[f"diffprog {pass_name}"] = dp
@@ -177,7 +216,7 @@ def main(argv=None) -> int:
         flops = lstm_flops(batch, length, hidden, hidden)
         for pass_name in cases:
             dp, th = t[f"diffprog {pass_name}"], t[f"torch {pass_name}"]
-            work = flops * (1 if pass_name.startswith("forward,") or pass_name == "forward" else 3)
+            work = flops * (3 if pass_name.startswith("forward+backward") else 1)
             row = {
                 "batch": batch,
                 "T": length,
@@ -224,6 +263,7 @@ def main(argv=None) -> int:
                 "repeats": args.repeats,
                 "warmup": args.warmup,
                 "unroll": args.unroll,
+                "cpu_devices": devices,
                 "torch_num_threads": torch.get_num_threads(),
                 "cpus_in_affinity_mask": _runner.available_cpus(),
                 "command": " ".join(["python", "benchmarks/lstm.py", *cli]),

@@ -647,6 +647,14 @@ def rnn(
         ``False`` gives the plain ``lax.scan`` (any AD mode);
         ``True`` insists on it. ``benchmarks/lstm.py`` measures both against PyTorch.
 
+    On a multi-core CPU one XLA device runs the small per-step products mostly on one
+    core. To use n cores, make n CPU devices (``jax.config.update("jax_num_cpu_devices",
+    n)`` before JAX's first computation) and shard the inputs on a batch axis, with the
+    parameters replicated: the same jitted function then runs each device's part of the
+    batch on its own core (``diffprog.train.fit`` shards its batches so by default).
+    Measured with 2 cores, batch 16, T 512, hidden 128: forward+backward 57 ms on 2
+    devices against 90 ms on one (PyTorch: 66 ms).
+
     Returns:
       ``(final_state, hs)`` with ``hs`` of shape (*batch, T, hidden_size).
 

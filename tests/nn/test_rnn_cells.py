@@ -1,5 +1,11 @@
 """Recurrent cells, the scan runner (masks, reverse, bidirectional), SequenceModel, memory."""
 
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -346,3 +352,45 @@ def test_checkpointed_scan_memory_at_T1024(getkey):
 def test_lstm_state_type():
     s = LSTM(1, 2).initial_state()
     assert isinstance(s, LSTMState) and s._fields == ("h", "c")
+
+
+def test_fused_lstm_data_parallel_over_cpu_devices():
+    """The batch split over 2 CPU devices (GSPMD through the custom VJP) = one device.
+
+    This is the layout ``benchmarks/lstm.py`` times as "data-parallel": the inputs
+    sharded on the batch axis, the weights replicated, the same jitted gradient. Runs in
+    a subprocess because the device count is fixed when JAX's backend starts.
+    """
+    script = textwrap.dedent(
+        """
+        import json, jax
+        jax.config.update("jax_num_cpu_devices", 2)
+        jax.config.update("jax_enable_x64", True)
+        import jax.numpy as jnp, numpy as np
+        from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+        from diffprog.nn import LSTM, rnn
+        cell = LSTM(3, 5)
+        p = cell.init(jax.random.key(0), dtype=jnp.float64)
+        xs = jax.random.normal(jax.random.key(1), (6, 7, 3), jnp.float64)
+        mask = jnp.arange(7) < jnp.array([7, 3, 5, 0, 6, 2])[:, None]
+        grad = jax.jit(jax.value_and_grad(
+            lambda p, x, m: jnp.sum(jnp.tanh(rnn(cell, p, x, mask=m)[1]))))
+        v1, g1 = grad(p, xs, mask)
+        mesh = Mesh(np.asarray(jax.devices()), ("batch",))
+        shard = lambda a: jax.device_put(a, NamedSharding(mesh, P("batch")))
+        v2, g2 = grad(jax.device_put(p, NamedSharding(mesh, P())), shard(xs), shard(mask))
+        leaves = lambda g: [np.asarray(a).ravel().tolist() for a in jax.tree_util.tree_leaves(g)]
+        print(json.dumps({"devices": jax.device_count(), "v": [float(v1), float(v2)],
+                          "g1": leaves(g1), "g2": leaves(g2)}))
+        """
+    )
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["devices"] == 2
+    np.testing.assert_allclose(out["v"][1], out["v"][0], rtol=1e-13)
+    for a, b in zip(out["g1"], out["g2"], strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-14)
