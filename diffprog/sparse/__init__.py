@@ -32,7 +32,6 @@ from diffprog.sparse.lista import (
     LISTASS,
     MODELS,
     analytic_weight,
-    kth_largest,
     support_selection_threshold,
 )
 from diffprog.sparse.operators import convolve_fft, gaussian_otf, haar2d, haar_levels, ihaar2d
@@ -62,6 +61,7 @@ from diffprog.sparse.solvers import (
     WorkingSetResult,
     fista,
     ista,
+    kth_largest,
     lasso,
     lasso_objective,
     lasso_working_set,

@@ -36,10 +36,9 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from jax import lax
 
 from diffprog.sparse.prox import check_nonnegative, soft_threshold
-from diffprog.sparse.solvers import lipschitz_lsq
+from diffprog.sparse.solvers import kth_largest, lipschitz_lsq
 
 Array = jax.Array
 Params = list[dict[str, Array]]
@@ -52,37 +51,8 @@ __all__ = [
     "LISTASS",
     "MODELS",
     "analytic_weight",
-    "kth_largest",
     "support_selection_threshold",
 ]
-
-
-def kth_largest(mag: Array, count: int) -> Array:
-    """The ``count``-th largest entry of a non-negative array along its last axis.
-
-    Exact, by bisection on the floating-point bit patterns (non-negative floats order
-    like their bit patterns read as integers): one comparison and count per bit, about
-    4x faster on CPU than ``lax.top_k`` (which XLA lowers to a full sort when only its
-    last value is used). Returns shape ``(..., 1)``; no gradient (a discrete choice).
-    """
-    mag = lax.stop_gradient(jnp.asarray(mag))
-    if not 1 <= count <= mag.shape[-1]:
-        raise ValueError(f"kth_largest: count must be in [1, {mag.shape[-1]}], got {count}")
-    itype = {2: jnp.int16, 4: jnp.int32, 8: jnp.int64}[mag.dtype.itemsize]
-    bits = lax.bitcast_convert_type(mag, itype)
-    # Invariant: at least ``count`` entries have bits >= lo, fewer than ``count`` >= hi.
-    lo = jnp.zeros((*mag.shape[:-1], 1), itype)
-    hi = jnp.full_like(lo, jnp.iinfo(itype).max)
-    nbits = 8 * mag.dtype.itemsize - 1
-
-    def halve(_, bounds):
-        lo, hi = bounds
-        mid = lo + (hi - lo) // 2
-        enough = jnp.sum(bits >= mid, axis=-1, keepdims=True) >= count
-        return jnp.where(enough, mid, lo), jnp.where(enough, hi, mid)
-
-    lo, _ = lax.fori_loop(0, nbits, halve, (lo, hi))
-    return lax.bitcast_convert_type(lo, mag.dtype)
 
 
 def support_selection_threshold(v: Array, theta: Array, count: int) -> Array:

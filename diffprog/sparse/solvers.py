@@ -65,6 +65,7 @@ __all__ = [
     "WorkingSetResult",
     "fista",
     "ista",
+    "kth_largest",
     "lasso",
     "lasso_objective",
     "lasso_working_set",
@@ -516,21 +517,45 @@ def _dual_gap(r, g, x1, b, lam):
     return primal, primal - dual
 
 
-def _select(score, p, bisections=30):
-    """p distinct indices, among them those of the (nearly) p largest scores ≥ 0.
+def kth_largest(mag: Array, count: int) -> Array:
+    """The ``count``-th largest entry of a non-negative array along its last axis.
 
-    A bisection on the threshold τ (count(score > τ) ≤ p) and ``nonzero``, the rest
-    filled with other indices: much cheaper than ``lax.top_k`` (a sort) on CPU, and the
-    order does not matter here. Infinite scores (the support) are always taken."""
-    hi = jnp.max(jnp.where(jnp.isfinite(score), score, 0))
+    Exact, by bisection on the floating-point bit patterns (non-negative floats order
+    like their bit patterns read as integers): one comparison and count per bit, about
+    4x faster on CPU than ``lax.top_k`` (which XLA lowers to a full sort when only its
+    last value is used). Returns shape ``(..., 1)``; no gradient (a discrete choice).
+    """
+    mag = lax.stop_gradient(jnp.asarray(mag))
+    if not 1 <= count <= mag.shape[-1]:
+        raise ValueError(f"kth_largest: count must be in [1, {mag.shape[-1]}], got {count}")
+    itype = {2: jnp.int16, 4: jnp.int32, 8: jnp.int64}[mag.dtype.itemsize]
+    bits = lax.bitcast_convert_type(mag, itype)
+    # Invariant: at least ``count`` entries have bits >= lo, fewer than ``count`` >= hi.
+    lo = jnp.zeros((*mag.shape[:-1], 1), itype)
+    hi = jnp.full_like(lo, jnp.iinfo(itype).max)
+    nbits = 8 * mag.dtype.itemsize - 1
 
-    def halve(_, c):
-        lo, hi = c
-        mid = 0.5 * (lo + hi)
-        ok = jnp.sum(score > mid) <= p
-        return jnp.where(ok, lo, mid), jnp.where(ok, mid, hi)
+    def halve(_, bounds):
+        lo, hi = bounds
+        mid = lo + (hi - lo) // 2
+        enough = jnp.sum(bits >= mid, axis=-1, keepdims=True) >= count
+        return jnp.where(enough, mid, lo), jnp.where(enough, hi, mid)
 
-    _, tau = lax.fori_loop(0, bisections, halve, (jnp.zeros_like(hi), hi))
+    lo, _ = lax.fori_loop(0, nbits, halve, (lo, hi))
+    return lax.bitcast_convert_type(lo, mag.dtype)
+
+
+def _select(score, p):
+    """p distinct indices, among them those of the p largest scores ≥ 0 (ties aside).
+
+    The (p+1)-th largest score is found exactly by :func:`kth_largest`; the indices of
+    the scores above it are taken by ``nonzero`` and the rest filled with other indices:
+    much cheaper than ``lax.top_k`` (a sort) on CPU, and the order does not matter here.
+    Infinite scores (the support) are always taken."""
+    n = score.shape[-1]
+    if p == n:
+        return jnp.arange(n)
+    tau = kth_largest(score, p + 1)[..., 0]
     mask = score > tau
     count = jnp.sum(mask)
     chosen = jnp.nonzero(mask, size=p, fill_value=0)[0]

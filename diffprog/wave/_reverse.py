@@ -1,0 +1,229 @@
+r"""The acoustic time loop with a hand-written reverse pass (store-all, zero halos).
+
+:func:`time_loop` runs the same steps as :func:`~diffprog.wave.propagation.propagate`'s
+loop (halo-padded fields, two steps per loop iteration) under a :func:`jax.custom_vjp`.
+Its forward pass stores, at every step, what v²Δt² multiplies in the update: the
+Laplacian Σᵢ D₂ᵢuⁿ on the grid and the CPML correction q + φ' on each layer's slab (the
+same memory as JAX's store-all residuals). Its reverse pass runs the adjoint scheme of
+:mod:`diffprog.wave.adjoint_state` on the padded fields, one hand-written adjoint step per
+forward step, and accumulates
+
+- ∂J/∂(v²Δt²) = Σₙ λ^{n+1} ⊙ (Σᵢ D₂ᵢuⁿ + CPML correction) (+ the sources' share below),
+- ∂J/∂fⁿ = Sᵀλ^{n+1} and ∂J/∂(source weights) = Σₙ λ^{n+1}|_src · fⁿ,
+
+where λ^{n+1} is the adjoint of u^{n+1}. Each adjoint step is the transpose of one forward
+step (the derivation is in :func:`~diffprog.wave.adjoint_state.adjoint_step`): with
+μ = λ^{n+1} on the grid, w = v²Δt²·μ, and per layer r = (v²Δt² μ)|_slab,
+
+  ϕ̄ = Φ + r, Φ ← aϕ̄, X̄ = bϕ̄, q̄ = r + X̄, ψ̄ = unpad(Ψ − D₁(pad₂ₘ q̄)), Ψ ← pad(aψ̄),
+
+  λⁿ = Σᵢ D₂ᵢw + Σ_layers (D₂X̄ − D₁(bψ̄))|_rows read + 2μ + λ_prev + Rᵀ rⁿ,
+
+the stencil transposes written once in ``_padded_reads``. Autodiff of the loop computes
+the same numbers, but through the transposes of every slice, pad and in-place update of
+the forward step, each a pass over a zero-filled copy of the grid; this reverse step
+makes one pass over the grid plus the slabs.
+
+Used by :func:`~diffprog.wave.simulate` when it applies (:func:`applies`): the store-all
+adjoint, no snapshots, absorbing (or plain zero) faces only, and ``forward_mode=False``.
+Tests check it against autodiff of the same loop to round-off in float64.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from diffprog.wave.geometry import Points, record
+from diffprog.wave.propagation import (
+    AcousticConfig,
+    Grid,
+    Medium,
+    WaveState,
+    _add_slab_transposes,
+    _axis_d1,
+    _pad_axis,
+    _region,
+    _stencil_sum,
+    _step_parts,
+    _unpad_axis,
+    initial_state,
+    pad_state,
+)
+
+tree_map = jax.tree_util.tree_map
+
+
+def applies(grid: Grid, cfg: AcousticConfig) -> bool:
+    """Whether :func:`time_loop` covers this configuration (else autodiff of the scan)."""
+    zero_halo = all(kind == "zero" for face in grid.halo for kind in face)
+    return (
+        zero_halo
+        and cfg.snapshot_every == 0
+        and cfg.adjoint == "store_all"
+        and not cfg.forward_mode
+    )
+
+
+def _two_per_iteration(body, carry, xs, *, reverse: bool):
+    """``lax.scan(body, carry, xs, reverse=reverse)`` with two steps per loop iteration.
+
+    The carry's two wavefield slots then keep their roles (u and u_prev are updated in
+    place in turn) instead of rotating, which saves XLA a copy of each per iteration."""
+    nt = jax.tree_util.tree_leaves(xs)[0].shape[0]
+    n2 = nt // 2
+    pairs = tree_map(lambda x: x[: 2 * n2].reshape(n2, 2, *x.shape[1:]), xs)
+    last = tree_map(lambda x: x[-1], xs)
+
+    def body2(c, x2):
+        x0, x1 = tree_map(lambda x: x[0], x2), tree_map(lambda x: x[1], x2)
+        if reverse:
+            c, y1 = body(c, x1)
+            c, y0 = body(c, x0)
+        else:
+            c, y0 = body(c, x0)
+            c, y1 = body(c, x1)
+        return c, tree_map(lambda a, b: jnp.stack([a, b]), y0, y1)
+
+    y_last = None
+    if reverse and nt % 2:
+        carry, y_last = body(carry, last)
+    carry, ys = lax.scan(body2, carry, pairs, reverse=reverse)
+    ys = tree_map(lambda y: y.reshape(2 * n2, *y.shape[2:]), ys)
+    if not reverse and nt % 2:
+        carry, y_last = body(carry, last)
+    if nt % 2:
+        ys = tree_map(lambda y, z: jnp.concatenate([y, z[None]]), ys, y_last)
+    return carry, ys
+
+
+def _interior(grid: Grid, lead: int) -> tuple[slice, ...]:
+    m = grid.accuracy // 2
+    return (slice(None),) * lead + tuple(slice(m, m + n) for n in grid.shape)
+
+
+def _padded_cells(index, grid: Grid, padded: bool):
+    """N-d cell indices (plus the shot index) of a flat ``[shot, n, corners]`` table."""
+    m = grid.accuracy // 2
+    shot, n, corners = index.shape
+    if padded:
+        cells = jnp.unravel_index(index.reshape(shot, -1), tuple(k + 2 * m for k in grid.shape))
+    else:
+        cells = tuple(c + m for c in jnp.unravel_index(index.reshape(shot, -1), grid.shape))
+    shots = jnp.broadcast_to(jnp.arange(shot)[:, None], (shot, n * corners))
+    return (shots, *cells)
+
+
+def _forward(grid, vdt2, vdt2_layers, src_weight, xs, a, b, src_index, rec, *, store):
+    medium = Medium(vdt2, a, b, vdt2_layers)
+    src = Points(src_index, src_weight)
+    state0 = pad_state(initial_state(vdt2.shape[0], grid, vdt2.dtype), grid)
+
+    def body(state, f_t):
+        traces = record(state.u, rec)
+        new, lap, corrs = _step_parts(state, medium, grid, f_t, src, forward_mode=True)
+        return new, ((traces, lap, corrs) if store else traces)
+
+    return _two_per_iteration(body, state0, xs, reverse=False)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def time_loop(grid: Grid, vdt2, vdt2_layers, src_weight, xs, a, b, src_index, rec: Points):
+    """Receiver traces ``[nt, shot, receiver]`` and the final halo-padded state.
+
+    Args:
+      grid: the computational grid (static).
+      vdt2: v²Δt², ``[shot, *grid]``; vdt2_layers: its slices on the layers' slabs.
+      src_weight, src_index: the source table of ``source_points`` (weights carry v²Δt²).
+      xs: source amplitudes ``[nt, shot, source]``.
+      a, b: CPML coefficients per layer (constants: no cotangent).
+      rec: receiver table re-indexed for the padded fields (``padded_points``).
+    """
+    state, ys = _forward(grid, vdt2, vdt2_layers, src_weight, xs, a, b, src_index, rec, store=False)
+    return ys, state
+
+
+def _time_loop_fwd(grid, vdt2, vdt2_layers, src_weight, xs, a, b, src_index, rec):
+    state, (ys, laps, corrs) = _forward(
+        grid, vdt2, vdt2_layers, src_weight, xs, a, b, src_index, rec, store=True
+    )
+    res = (vdt2, vdt2_layers, src_weight, xs, a, b, src_index, rec, laps, corrs)
+    return (ys, state), res
+
+
+def _time_loop_bwd(grid, res, cts):
+    vdt2, vdt2_layers, src_weight, xs, a, b, src_index, rec, laps, corrs = res
+    ct_ys, ct_final = cts
+    ndim = len(grid.shape)
+    m = grid.accuracy // 2
+    lead = vdt2.ndim - ndim
+    inside = _interior(grid, lead)
+    src_cells = _padded_cells(src_index, grid, padded=False)
+    rec_cells = _padded_cells(rec.index, grid, padded=True)
+    shot, n_src, corners = src_index.shape
+    rec_w = rec.weight.astype(vdt2.dtype)
+    slabs = [lead * (slice(None),) + _region(grid, i, s, n) for i, _, s, n in grid.layers]
+
+    # v²Δt² with a zero halo: the adjoint field's halo cells (which stand for the forward
+    # field's constant zero halo and are never read as such) then drop out of the stencil.
+    vdt2_pad = _pad_grid(vdt2, grid)
+
+    def body(carry, x_t):
+        lam, acc, acc_layers, ct_w = carry
+        ct_y, lap, corr, f_t = x_t
+        mu = lam.u[inside]  # λ^{n+1} on the grid
+        # sources: u^{n+1} += S(fⁿ) with v²Δt² in the weights
+        at_src = lam.u[src_cells].reshape(shot, n_src, corners)
+        ct_f = jnp.sum(at_src * src_weight, axis=-1)
+        ct_w = ct_w + at_src * f_t[..., None]
+        acc = acc + mu * lap
+        acc_layers = tuple(g + mu[sl] * c for g, sl, c in zip(acc_layers, slabs, corr, strict=True))
+        ct_d1s, ct_d2s, psi_new, phi_new = [], [], [], []
+        for k, (i, _, _, size) in enumerate(grid.layers):
+            axis, h = i - ndim, grid.spacing[i]
+            r = vdt2_layers[k] * mu[slabs[k]]
+            phi_total = lam.phi[k] + r
+            phi_new.append(a[k] * phi_total)
+            x_bar = b[k] * phi_total
+            z = _pad_axis(r + x_bar, axis, 2 * m)
+            psi_total = lam.psi[k] - _axis_d1(z, axis, m, grid.accuracy, size + 2 * m, h)
+            psi_bar = _unpad_axis(psi_total, axis, m)
+            psi_new.append(_pad_axis(a[k] * psi_bar, axis, m))
+            ct_d1s.append(b[k] * psi_bar)
+            ct_d2s.append(x_bar)
+        # the interior: λⁿ = Σᵢ D₂ᵢ(v²Δt² λ^{n+1}) + 2λ^{n+1} − λ^{n+2}, written with a zero
+        # halo in one pass (the u_prev slot carries λ^{n+2} itself, as the forward loop
+        # carries u^{n-1})
+        core = _stencil_sum(vdt2_pad * lam.u, grid.spacing, m, grid.accuracy, grid.shape)
+        ct_u = _pad_grid(core + 2 * mu - lam.u_prev[inside], grid)
+        ct_u = _add_slab_transposes(ct_u, grid, ct_d1s, ct_d2s)
+        # receivers: the traces of step n sample uⁿ
+        ct_u = ct_u.at[rec_cells].add((ct_y[..., None] * rec_w).reshape(shot, -1))
+        lam = WaveState(ct_u, lam.u, tuple(psi_new), tuple(phi_new))
+        return (lam, acc, acc_layers, ct_w), ct_f
+
+    # u_prev's cotangent enters the loop as λ_prev = −(its value), see above
+    lam0 = WaveState(ct_final.u, -ct_final.u_prev, ct_final.psi, ct_final.phi)
+    carry0 = (
+        lam0,
+        jnp.zeros_like(vdt2),
+        tuple(jnp.zeros_like(v) for v in vdt2_layers),
+        jnp.zeros_like(src_weight),
+    )
+    (_, acc, acc_layers, ct_w), ct_xs = _two_per_iteration(
+        body, carry0, (ct_ys, laps, corrs, xs), reverse=True
+    )
+    return acc, acc_layers, ct_w, ct_xs, None, None, None, None
+
+
+def _pad_grid(x, grid: Grid):
+    """``x`` ``[..., *grid]`` with m zero cells on every face of the grid axes."""
+    m = grid.accuracy // 2
+    ndim = len(grid.shape)
+    return jnp.pad(x, [(0, 0)] * (x.ndim - ndim) + [(m, m)] * ndim)
+
+
+time_loop.defvjp(_time_loop_fwd, _time_loop_bwd)
