@@ -71,8 +71,11 @@ def applies(grid: Grid, cfg: AcousticConfig) -> bool:
 def _two_per_iteration(body, carry, xs, *, reverse: bool):
     """``lax.scan(body, carry, xs, reverse=reverse)`` with two steps per loop iteration.
 
-    The carry's two wavefield slots then keep their roles (u and u_prev are updated in
-    place in turn) instead of rotating, which saves XLA a copy of each per iteration."""
+    The carry's two wavefield slots then keep their roles (λ and λ_prev are updated in
+    place in turn) instead of rotating, which saves XLA copies of both per iteration.
+    Used for the reverse pass only: in the forward step XLA fuses the first step's CPML
+    updates into the second's and computes them twice, which measured 7–18 % slower
+    than one step per iteration (2-D, orders 4 and 8, 2 threads)."""
     nt = jax.tree_util.tree_leaves(xs)[0].shape[0]
     n2 = nt // 2
     pairs = tree_map(lambda x: x[: 2 * n2].reshape(n2, 2, *x.shape[1:]), xs)
@@ -127,7 +130,7 @@ def _forward(grid, vdt2, vdt2_layers, src_weight, xs, a, b, src_index, rec, *, s
         new, lap, corrs = _step_parts(state, medium, grid, f_t, src, forward_mode=True)
         return new, ((traces, lap, corrs) if store else traces)
 
-    return _two_per_iteration(body, state0, xs, reverse=False)
+    return lax.scan(body, state0, xs)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
