@@ -103,6 +103,13 @@ class AcousticConfig:
         to a custom_vjp function"). :func:`~diffprog.wave.born`,
         :func:`~diffprog.wave.hessian_vector_product` and
         :func:`~diffprog.wave.gauss_newton_vector_product` switch it on themselves.
+      shots_per_pass: for a forward simulation (no gradient), run the shots this many at a
+        time, one group after another, instead of all in one set of arrays. ``None``
+        (default) picks it: on a single CPU device, as many shots as keep three wavefields
+        within about 6 MiB (the fields then stay in the CPU's caches: 16 shots of the
+        201 × 801 Marmousi-2 grid ran 2.4× faster 2 at a time than all at once), else all
+        shots together (GPUs, and shots sharded over several devices). Results are the
+        same; gradients always run all shots together.
     """
 
     dx: float | tuple[float, ...]
@@ -116,6 +123,7 @@ class AcousticConfig:
     adjoint: str | Adjoint = "store_all"
     snapshot_every: int = 0
     forward_mode: bool = False
+    shots_per_pass: int | None = None
 
     def __post_init__(self):
         fd.check_accuracy(self.accuracy)
@@ -123,6 +131,9 @@ class AcousticConfig:
             raise ValueError(f"dt must be a positive number of seconds, got {self.dt!r}")
         if int(self.nt) != self.nt or self.nt < 1:
             raise ValueError(f"nt must be a positive integer number of steps, got {self.nt!r}")
+        spp = self.shots_per_pass
+        if spp is not None and not (isinstance(spp, int) and spp >= 1):
+            raise ValueError(f"shots_per_pass must be a positive integer or None, got {spp!r}")
         if int(self.snapshot_every) != self.snapshot_every or self.snapshot_every < 0:
             raise ValueError(f"snapshot_every must be an integer >= 0, got {self.snapshot_every}")
         dxs = self.dx if isinstance(self.dx, (tuple, list)) else (self.dx,)
@@ -850,8 +861,8 @@ def propagate(
 
     if _reverse.applies(grid, cfg):
         ys, state = _reverse.time_loop(
-            grid, medium.vdt2, medium.vdt2_layers, src.weight, xs, medium.a, medium.b,
-            src.index, rec_padded,
+            grid, _reverse.shots_per_pass(n_shots, grid, dtype, cfg), medium.vdt2,
+            medium.vdt2_layers, src.weight, xs, medium.a, medium.b, src.index, rec_padded,
         )  # fmt: skip
         return Propagation(jnp.moveaxis(ys, 0, -1), None, unpad_state(state, grid))
 
