@@ -1,7 +1,7 @@
 r"""The acoustic time loop with a hand-written reverse pass (store-all, zero halos).
 
 :func:`time_loop` runs the same steps as :func:`~diffprog.wave.propagation.propagate`'s
-loop (halo-padded fields, two steps per loop iteration) under a :func:`jax.custom_vjp`.
+loop (halo-padded fields, one step per loop iteration) under a :func:`jax.custom_vjp`.
 Its forward pass stores, at every step, what v²Δt² multiplies in the update: the
 Laplacian Σᵢ D₂ᵢuⁿ on the grid and the CPML correction q + φ' on each layer's slab (the
 same memory as JAX's store-all residuals). Its reverse pass runs the adjoint scheme of
@@ -38,6 +38,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from diffprog.wave.fd import pad_halo
 from diffprog.wave.geometry import Points, record
 from diffprog.wave.propagation import (
     AcousticConfig,
@@ -47,9 +48,12 @@ from diffprog.wave.propagation import (
     _add_slab_transposes,
     _axis_d1,
     _pad_axis,
+    _padded_cells,
+    _padded_window,
     _region,
     _stencil_sum,
     _step_parts,
+    _two_per_iteration,
     _unpad_axis,
     initial_state,
     pad_state,
@@ -67,58 +71,6 @@ def applies(grid: Grid, cfg: AcousticConfig) -> bool:
         and cfg.adjoint == "store_all"
         and not cfg.forward_mode
     )
-
-
-def _two_per_iteration(body, carry, xs, *, reverse: bool):
-    """``lax.scan(body, carry, xs, reverse=reverse)`` with two steps per loop iteration.
-
-    The carry's two wavefield slots then keep their roles (λ and λ_prev are updated in
-    place in turn) instead of rotating, which saves XLA copies of both per iteration.
-    Used for the reverse pass only: in the forward step XLA fuses the first step's CPML
-    updates into the second's and computes them twice, which measured 7–18 % slower
-    than one step per iteration (2-D, orders 4 and 8, 2 threads)."""
-    nt = jax.tree_util.tree_leaves(xs)[0].shape[0]
-    n2 = nt // 2
-    pairs = tree_map(lambda x: x[: 2 * n2].reshape(n2, 2, *x.shape[1:]), xs)
-    last = tree_map(lambda x: x[-1], xs)
-
-    def body2(c, x2):
-        x0, x1 = tree_map(lambda x: x[0], x2), tree_map(lambda x: x[1], x2)
-        if reverse:
-            c, y1 = body(c, x1)
-            c, y0 = body(c, x0)
-        else:
-            c, y0 = body(c, x0)
-            c, y1 = body(c, x1)
-        return c, tree_map(lambda a, b: jnp.stack([a, b]), y0, y1)
-
-    y_last = None
-    if reverse and nt % 2:
-        carry, y_last = body(carry, last)
-    carry, ys = lax.scan(body2, carry, pairs, reverse=reverse)
-    ys = tree_map(lambda y: y.reshape(2 * n2, *y.shape[2:]), ys)
-    if not reverse and nt % 2:
-        carry, y_last = body(carry, last)
-    if nt % 2:
-        ys = tree_map(lambda y, z: jnp.concatenate([y, z[None]]), ys, y_last)
-    return carry, ys
-
-
-def _interior(grid: Grid, lead: int) -> tuple[slice, ...]:
-    m = grid.accuracy // 2
-    return (slice(None),) * lead + tuple(slice(m, m + n) for n in grid.shape)
-
-
-def _padded_cells(index, grid: Grid, padded: bool):
-    """N-d cell indices (plus the shot index) of a flat ``[shot, n, corners]`` table."""
-    m = grid.accuracy // 2
-    shot, n, corners = index.shape
-    if padded:
-        cells = jnp.unravel_index(index.reshape(shot, -1), tuple(k + 2 * m for k in grid.shape))
-    else:
-        cells = tuple(c + m for c in jnp.unravel_index(index.reshape(shot, -1), grid.shape))
-    shots = jnp.broadcast_to(jnp.arange(shot)[:, None], (shot, n * corners))
-    return (shots, *cells)
 
 
 def _forward(grid, vdt2, vdt2_layers, src_weight, xs, a, b, src_index, rec, *, store):
@@ -211,8 +163,7 @@ def _time_loop_bwd(grid, group, res, cts):
     ndim = len(grid.shape)
     m = grid.accuracy // 2
     lead = vdt2.ndim - ndim
-    inside = _interior(grid, lead)
-    src_cells = _padded_cells(src_index, grid, padded=False)
+    src_cells = _padded_cells(src_index, grid)
     rec_cells = _padded_cells(rec.index, grid, padded=True)
     shot, n_src, corners = src_index.shape
     rec_w = rec.weight.astype(vdt2.dtype)
@@ -220,12 +171,12 @@ def _time_loop_bwd(grid, group, res, cts):
 
     # v²Δt² with a zero halo: the adjoint field's halo cells (which stand for the forward
     # field's constant zero halo and are never read as such) then drop out of the stencil.
-    vdt2_pad = _pad_grid(vdt2, grid)
+    vdt2_pad = pad_halo(vdt2, grid.halo, grid.accuracy)
 
     def body(carry, x_t):
         lam, acc, acc_layers, ct_w = carry
         ct_y, lap, corr, f_t = x_t
-        mu = lam.u[inside]  # λ^{n+1} on the grid
+        mu = _padded_window(lam.u, grid)  # λ^{n+1} on the grid
         # sources: u^{n+1} += S(fⁿ) with v²Δt² in the weights
         at_src = lam.u[src_cells].reshape(shot, n_src, corners)
         ct_f = jnp.sum(at_src * src_weight, axis=-1)
@@ -249,7 +200,7 @@ def _time_loop_bwd(grid, group, res, cts):
         # halo in one pass (the u_prev slot carries λ^{n+2} itself, as the forward loop
         # carries u^{n-1})
         core = _stencil_sum(vdt2_pad * lam.u, grid.spacing, m, grid.accuracy, grid.shape)
-        ct_u = _pad_grid(core + 2 * mu - lam.u_prev[inside], grid)
+        ct_u = pad_halo(core + 2 * mu - _padded_window(lam.u_prev, grid), grid.halo, grid.accuracy)
         ct_u = _add_slab_transposes(ct_u, grid, ct_d1s, ct_d2s)
         # receivers: the traces of step n sample uⁿ
         ct_u = ct_u.at[rec_cells].add((ct_y[..., None] * rec_w).reshape(shot, -1))
@@ -268,13 +219,6 @@ def _time_loop_bwd(grid, group, res, cts):
         body, carry0, (ct_ys, laps, corrs, xs), reverse=True
     )
     return acc, acc_layers, ct_w, ct_xs, None, None, None, None
-
-
-def _pad_grid(x, grid: Grid):
-    """``x`` ``[..., *grid]`` with m zero cells on every face of the grid axes."""
-    m = grid.accuracy // 2
-    ndim = len(grid.shape)
-    return jnp.pad(x, [(0, 0)] * (x.ndim - ndim) + [(m, m)] * ndim)
 
 
 time_loop.defvjp(_time_loop_fwd, _time_loop_bwd)

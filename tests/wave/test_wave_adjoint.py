@@ -193,6 +193,10 @@ def test_hand_written_reverse_pass_equals_autodiff(shape, accuracy, nt, getkey):
     rel = lambda a, b: float(jnp.linalg.norm(a - b) / jnp.linalg.norm(b))
     assert rel(gv1, gv2) < 1e-12  # measured below 1e-15
     assert rel(gf1, gf2) < 1e-12
+    # and on its own: the hand-written velocity gradient passes a Taylor test
+    j = lambda v: loss(v, f, cfg)
+    res = taylor_test(j, v, random_like(v, getkey()), grad=gv1, h0=4.0, num=6)
+    assert 1.95 < res.rate < 2.05, res.rates
 
 
 def test_taylor_misfit_velocity_and_wavelet(problem, getkey):
