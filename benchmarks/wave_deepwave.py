@@ -164,7 +164,7 @@ def diffprog_fns(prob, wavelet, accuracy, args):
     import jax.numpy as jnp
 
     import diffprog
-    from diffprog.wave import AcousticConfig, simulate
+    from diffprog.wave import AcousticConfig, misfit, shots_per_batch, simulate
 
     cfg = AcousticConfig(
         dx=prob["dx"],
@@ -182,8 +182,14 @@ def diffprog_fns(prob, wavelet, accuracy, args):
     v_true = jnp.asarray(prob["v"])
     v0 = jnp.asarray(prob["v_smooth"])
 
+    batch = args.shots_per_batch
+    if batch == "auto":
+        batch = shots_per_batch(args.shots, prob["v"].shape, cfg, jnp.float32)
+    batch = None if batch in (0, "0") else int(batch)
+    args.resolved_shots_per_batch = batch or args.shots
+
     def loss(v, obs):
-        return 0.5 * jnp.sum((simulate(v, amp, src, rec, cfg) - obs) ** 2)
+        return misfit(v, obs, amp, src, rec, cfg, shots_per_batch=batch)
 
     grad = diffprog.jit(jax.value_and_grad(loss))
     return {
@@ -224,11 +230,23 @@ def deepwave_fns(prob, wavelet, accuracy, args):
         with torch.no_grad():
             return run(v_true)
 
+    def run_shots(v, shots):
+        part = {**kw, **{k: kw[k][shots] for k in ("source_amplitudes", "source_locations")}}
+        part["receiver_locations"] = kw["receiver_locations"][shots]
+        return deepwave.scalar(v, prob["dx"], args.dt, **part).receiver_amplitudes
+
     def gradient_at(obs):
+        # in batches of shots, each batch's backward right after its forward (Deepwave's
+        # own examples do this to bound memory); 0: all shots in one call
         v = torch.as_tensor(prob["v_smooth"]).clone().requires_grad_()
-        loss = 0.5 * ((run(v) - obs) ** 2).sum()
-        loss.backward()
-        return loss.detach(), v.grad
+        step = args.deepwave_shots_per_batch or args.shots
+        total = 0.0
+        for first in range(0, args.shots, step):
+            shots = slice(first, min(first + step, args.shots))
+            loss = 0.5 * ((run_shots(v, shots) - obs[shots]) ** 2).sum()
+            loss.backward()
+            total += loss.detach()
+        return total, v.grad
 
     info = deepwave.scalar(v_true, prob["dx"], args.dt, **{**kw, "nt": 2}).info
     return {
@@ -362,6 +380,18 @@ def parse_args(argv=None):
     p.add_argument("--repeats", type=int, default=None, help="timed calls (default 3; quick 2)")
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--no-gradient", action="store_true", help="time the forward pass only")
+    p.add_argument(
+        "--shots-per-batch",
+        default="auto",
+        help="diffprog gradient: shots per batch (misfit(shots_per_batch=...)); 'auto': "
+        "diffprog.wave.shots_per_batch; 0: all shots in one simulation",
+    )
+    p.add_argument(
+        "--deepwave-shots-per-batch",
+        type=int,
+        default=0,
+        help="Deepwave gradient: shots per forward/backward call (0: all shots in one)",
+    )
     p.add_argument("--triad-n", type=int, default=1 << 25, help="elements per triad array")
     args = p.parse_args(argv)
     if args.quick:
@@ -452,6 +482,10 @@ def main(argv=None) -> int:
             f"{'passed' if gate_ok else 'FAILED'} (the JSON details give the best-fit scale "
             "between the gathers and the error after scaling)",
             "GiB = peak resident memory added by one call (sampled every ms)",
+            "gradient, shots per batch (each batch's backward right after its forward): "
+            f"diffprog {getattr(args, 'resolved_shots_per_batch', '-')} "
+            f"(--shots-per-batch {args.shots_per_batch}), "
+            f"Deepwave {args.deepwave_shots_per_batch or args.shots}",
             f"frac BW = cell-updates/s ÷ (triad bandwidth {bw / 1e9:.1f} GB/s ÷ "
             f"{BYTES_PER_CELL_UPDATE} B), cells include the PML",
         ],

@@ -13,6 +13,10 @@ the wave solvers and the unrolled optimisers:
 Use :func:`scan` with an ``adjoint=`` strategy, or :func:`checkpointed_scan` directly.
 Both are drop-in replacements for ``lax.scan`` (same arguments and return values).
 
+Across examples rather than time: :func:`sum_over_batches` differentiates a sum over
+independent examples (shots of a survey, samples of a dataset) one batch at a time, so
+the reverse pass stores one batch's intermediates (gradient accumulation).
+
 Support: reverse mode (``grad``/``vjp``), forward mode (``jvp``), ``vmap`` and higher
 order derivatives all work with every strategy, since they are built from ``lax.scan``
 and ``jax.checkpoint``, which JAX transforms in every mode. Only reverse mode saves memory.
@@ -26,6 +30,7 @@ from diffprog.adjoint._scan import (
     scan,
     segment_length,
 )
+from diffprog.adjoint.batched import sum_over_batches
 from diffprog.adjoint.implicit import ImplicitAdjoint, fixed_point
 
 __all__ = [
@@ -37,4 +42,5 @@ __all__ = [
     "fixed_point",
     "scan",
     "segment_length",
+    "sum_over_batches",
 ]

@@ -153,6 +153,11 @@ class Schedule:
         values (the papers start every layer from its initial values).
       keep_best: end each stage with the parameters of its best validation NMSE (True)
         or with its last ones (False, as the papers' code does; see above).
+      ema_decay: if positive, validate and keep an exponential moving average of the
+        parameters, ā ← d·ā + (1 − d)·a after every Adam step (started at the stage's
+        initial parameters), instead of the raw iterate; 0 (default) turns it off. It
+        averages out the noise of Adam's steps, about one learning rate per parameter
+        per step, which matters for the small thresholds of deep layers.
     """
 
     stagewise: bool = True
@@ -164,6 +169,7 @@ class Schedule:
     min_improvement_db: float = 0.0
     warm_start: bool = True
     keep_best: bool = False
+    ema_decay: float = 0.0
 
     def __post_init__(self):
         for name in ("lr", "max_steps", "patience", "eval_every"):
@@ -171,6 +177,8 @@ class Schedule:
                 raise ValueError(f"Schedule.{name} must be positive, got {getattr(self, name)}")
         if any(d <= 0 for d in self.decays):
             raise ValueError(f"Schedule.decays must be positive factors, got {self.decays}")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"Schedule.ema_decay must be in [0, 1), got {self.ema_decay}")
 
     def stages(self, num_layers: int) -> list[Stage]:
         """The list of stages for a model of ``num_layers`` layers."""
@@ -291,7 +299,7 @@ def train_unrolled(
     return TrainedUnrolled(params, history, seconds, resumed)
 
 
-def _stage_functions(model, sample, t: int, train: str, eval_every: int):
+def _stage_functions(model, sample, t: int, train: str, eval_every: int, ema_decay: float):
     """The compiled training chunk and validation of one kind of stage (t layers,
     training the last one or all); the learning rate is an argument, so the stages that
     differ only in it share one compilation."""
@@ -313,16 +321,21 @@ def _stage_functions(model, sample, t: int, train: str, eval_every: int):
         return _mse(forward(train_p, frozen, y, consts, prefix(frozen, y, consts)), x)
 
     @jax.jit
-    def chunk(train_p, opt_state, frozen, start_step, consts, key):
+    def chunk(train_p, opt_state, ema, frozen, start_step, consts, key):
+        """``eval_every`` Adam steps; ``ema`` is the running average (or None)."""
+
         def body(carry, i):
-            p, s = carry
+            p, s, avg = carry
             k = jax.random.fold_in(key, start_step + i)
             loss, g = jax.value_and_grad(loss_fn)(p, frozen, k, consts)
             updates, s = optimizer.update(g, s, p)
-            return (optax.apply_updates(p, updates), s), loss
+            p = optax.apply_updates(p, updates)
+            if avg is not None:
+                avg = jax.tree_util.tree_map(lambda a, b: a + (1 - ema_decay) * (b - a), avg, p)
+            return (p, s, avg), loss
 
-        (p, s), losses = lax.scan(body, (train_p, opt_state), jnp.arange(eval_every))
-        return p, s, jnp.mean(losses)
+        (p, s, ema), losses = lax.scan(body, (train_p, opt_state, ema), jnp.arange(eval_every))
+        return p, s, ema, jnp.mean(losses)
 
     @jax.jit
     def validate(train_p, frozen, consts, y_val, x_val, start):
@@ -336,7 +349,9 @@ def _train_stage(model, params, consts, sample, val, stage, schedule, key, step0
     y_val, x_val = val
     tag = (t, stage.train)
     if tag not in cache:
-        cache[tag] = _stage_functions(model, sample, t, stage.train, schedule.eval_every)
+        cache[tag] = _stage_functions(
+            model, sample, t, stage.train, schedule.eval_every, schedule.ema_decay
+        )
     optimizer, chunk, validate, prefix = cache[tag]
 
     def split(ps):
@@ -356,17 +371,21 @@ def _train_stage(model, params, consts, sample, val, stage, schedule, key, step0
     opt_state = optimizer.init(train_p)
     opt_state.hyperparams["learning_rate"] = jnp.asarray(stage.lr, consts["A"].dtype)
     best_p, best_step, steps = train_p, 0, 0
+    ema = train_p if schedule.ema_decay > 0 else None
     first_val = best
     while steps < schedule.max_steps and steps - best_step < schedule.patience:
-        train_p, opt_state, _ = chunk(train_p, opt_state, frozen, step0 + steps, consts, key)
+        train_p, opt_state, ema, _ = chunk(
+            train_p, opt_state, ema, frozen, step0 + steps, consts, key
+        )
         steps += schedule.eval_every
-        last = float(validate(train_p, frozen, consts, y_val, x_val, start_val))
+        current = train_p if ema is None else ema
+        last = float(validate(current, frozen, consts, y_val, x_val, start_val))
         if not np.isfinite(last):
             break  # diverged: keep the best parameters so far
         if last < best - schedule.min_improvement_db:
-            best, best_p, best_step = last, train_p, steps
+            best, best_p, best_step = last, current, steps
     if not schedule.keep_best and np.isfinite(last):
-        best_p, best = train_p, last
+        best_p, best = current, last
     if stage.train == "last":
         params = [*params[: t - 1], best_p, *params[t:]]
     else:

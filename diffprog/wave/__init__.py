@@ -30,6 +30,7 @@ Conventions (Deepwave's vocabulary, SI units):
   devices (:mod:`jax.sharding`), the velocity is replicated, the code is unchanged.
 """
 
+from diffprog.wave._reverse import shots_per_batch
 from diffprog.wave.adjoint_state import AdjointState, adjoint_state, imaging_condition
 from diffprog.wave.born import (
     born,
@@ -130,6 +131,7 @@ __all__ = [
     "rtm",
     "shard_shots",
     "shot_mesh",
+    "shots_per_batch",
     "simulate",
     "smooth_model",
     "surface_survey",

@@ -56,6 +56,7 @@ from diffprog.wave.propagation import (
     _two_per_iteration,
     _unpad_axis,
     initial_state,
+    make_grid,
     pad_state,
 )
 
@@ -96,17 +97,44 @@ def shots_per_pass(n_shots: int, grid: Grid, dtype, cfg: AcousticConfig) -> int:
     """Shots per group of the forward pass: a divisor of ``n_shots`` (see
     :attr:`AcousticConfig.shots_per_pass`)."""
     if cfg.shots_per_pass is not None:
-        k = min(cfg.shots_per_pass, n_shots)
-    elif jax.default_backend() == "cpu" and jax.device_count() == 1:
-        m = grid.accuracy // 2
-        cells = math.prod(n + 2 * m for n in grid.shape)
-        k = max(1, CACHE_BUDGET // (3 * cells * jnp.dtype(dtype).itemsize))
-    else:
+        return _divisor(min(cfg.shots_per_pass, n_shots), n_shots)
+    return _cache_fit(n_shots, grid, dtype, fields=3)
+
+
+def _cache_fit(n_shots: int, grid: Grid, dtype, fields: int) -> int:
+    """On a single CPU device, the largest divisor of ``n_shots`` whose ``fields``
+    halo-padded wavefields fit in CACHE_BUDGET (at least 1); elsewhere ``n_shots``."""
+    if jax.default_backend() != "cpu" or jax.device_count() != 1:
         return n_shots
-    k = min(k, n_shots)
-    while n_shots % k:
+    m = grid.accuracy // 2
+    cells = math.prod(n + 2 * m for n in grid.shape)
+    k = max(1, CACHE_BUDGET // (fields * cells * jnp.dtype(dtype).itemsize))
+    return _divisor(min(k, n_shots), n_shots)
+
+
+def _divisor(k: int, n: int) -> int:
+    while n % k:
         k -= 1
     return k
+
+
+def shots_per_batch(n_shots: int, model_shape, cfg: AcousticConfig, dtype=jnp.float32) -> int:
+    """Shots per batch for a gradient over many shots, evaluated batch by batch with
+    :func:`diffprog.adjoint.sum_over_batches` (as :func:`~diffprog.wave.fwi_misfit`
+    does): a divisor of ``n_shots``.
+
+    On a single CPU device: as many shots as keep six wavefields (the forward pass's
+    three and the reverse pass's adjoint ones) within about 6 MiB, at least one. Each
+    batch then runs in the CPU's caches, and the stored wavefields of the store-all
+    reverse pass are one batch's, allocated once and reused by every batch (fresh
+    memory is mapped page by page, which costs more than computing into it). Measured
+    on Marmousi-2 at 15 m (245 × 845 cells with the layers, float32, 1000 steps, order
+    4): the gradient of 4 shots took 0.42× the time of all 4 at once with batches of
+    one shot and 0.55× with batches of two. On GPUs, or shots sharded over several
+    devices: all shots.
+    """
+    grid = make_grid(tuple(model_shape), cfg)
+    return _cache_fit(n_shots, grid, dtype, fields=6)
 
 
 def _forward_in_groups(grid, group, vdt2, vdt2_layers, src_weight, xs, a, b, src_index, rec):

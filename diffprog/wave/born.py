@@ -30,6 +30,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
+from diffprog.adjoint import sum_over_batches
 from diffprog.wave.propagation import AcousticConfig, simulate
 
 
@@ -113,13 +114,33 @@ def misfit(
     source_locations,
     receiver_locations,
     cfg: AcousticConfig,
+    *,
+    shots_per_batch: int | None = None,
 ):
-    """Least-squares misfit J(v) = ½‖F(v) − d_obs‖² summed over shots, receivers, time."""
-    traces = simulate(velocity, source_amplitudes, source_locations, receiver_locations, cfg)
-    observed = jnp.asarray(observed).astype(traces.dtype)
-    if observed.shape != traces.shape:
-        raise ValueError(f"observed has shape {observed.shape}; the traces are {traces.shape}")
-    return 0.5 * jnp.sum((traces - observed) ** 2)
+    """Least-squares misfit J(v) = ½‖F(v) − d_obs‖² summed over shots, receivers, time.
+
+    ``shots_per_batch``: ``None`` (default) simulates all shots together; an int
+    evaluates J batch by batch with :func:`diffprog.adjoint.sum_over_batches`, which
+    computes each batch's gradient as soon as its value is known: the reverse pass then
+    stores one batch's wavefields instead of all shots', and is faster on CPU
+    (:func:`~diffprog.wave.shots_per_batch` picks a size). Batched, J supports reverse
+    mode only; :func:`hessian_vector_product` and :func:`gauss_newton_vector_product`
+    use the unbatched form.
+    """
+    observed = jnp.asarray(observed)
+    n_shots = jnp.shape(source_amplitudes)[0]
+    expected = (n_shots, jnp.shape(receiver_locations)[1], cfg.nt)
+    if observed.shape != expected:
+        raise ValueError(f"observed has shape {observed.shape}; the traces are {expected}")
+
+    def per_batch(v, amp, src, rec, obs):
+        traces = simulate(v, amp, src, rec, cfg)
+        return 0.5 * jnp.sum((traces - obs.astype(traces.dtype)) ** 2)
+
+    args = (source_amplitudes, source_locations, receiver_locations, observed)
+    if shots_per_batch is None:
+        return per_batch(velocity, *args)
+    return sum_over_batches(per_batch, shots_per_batch)(velocity, *args)
 
 
 def hessian_vector_product(

@@ -67,6 +67,7 @@ import numpy as np
 import optax
 
 from diffprog._jit import jit as _jit
+from diffprog.adjoint import sum_over_batches
 from diffprog.train import CheckpointError, load_checkpoint, save_checkpoint
 
 __all__ = [
@@ -192,6 +193,9 @@ class FWIConfig:
       depth_power: exponent p of the depth preconditioner (0: none).
       smoothing: σ of the Gaussian gradient smoothing in cells (0: none).
       taper: relative width of the low-pass roll-off (see :func:`lowpass`).
+      shots_per_batch: shots per batch of the misfit and its gradient (see
+        :func:`fwi_misfit`); ``"auto"`` (default): :func:`diffprog.wave.shots_per_batch`
+        (on one CPU device a few shots at a time, elsewhere all together).
       checkpoint_every: iterations between checkpoints (when a folder is given).
       progress: show a tqdm progress bar (also off when ``DIFFPROG_PROGRESS=0``).
       desc: progress-bar label.
@@ -210,6 +214,7 @@ class FWIConfig:
     depth_power: float = 0.0
     smoothing: float = 0.0
     taper: float = 0.5
+    shots_per_batch: int | str = "auto"
     checkpoint_every: int = 1
     progress: bool = True
     desc: str = "fwi"
@@ -234,6 +239,9 @@ class FWIConfig:
         for name in ("learning_rate", "velocity_scale", "memory_size", "max_linesearch_steps"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        spb = self.shots_per_batch
+        if spb != "auto" and (not isinstance(spb, int) or isinstance(spb, bool) or spb < 1):
+            raise ValueError(f"shots_per_batch must be 'auto' or a positive int, got {spb!r}")
         if self.keep_top < 0 or self.smoothing < 0 or self.checkpoint_every < 1:
             raise ValueError("keep_top and smoothing must be >= 0, checkpoint_every >= 1")
 
@@ -284,6 +292,7 @@ def fwi_misfit(
     dt: float | None = None,
     cutoff=math.inf,
     taper: float = 0.5,
+    shots_per_batch: int | None = None,
 ):
     r"""The normalised band-limited misfit :math:`J(v)` of the module docstring.
 
@@ -296,6 +305,11 @@ def fwi_misfit(
       dt: sample interval of the data (default ``acoustic_cfg.dt``).
       cutoff: low-pass cutoff in Hz (``inf``: full band).
       taper: roll-off width of :func:`lowpass`.
+      shots_per_batch: ``None``: all shots in one simulation; an int: the misfit is
+        summed batch by batch, each batch's gradient computed as soon as its value is
+        known (:func:`diffprog.adjoint.sum_over_batches`; reverse mode only): the
+        reverse pass stores one batch's wavefields, and runs faster on CPU
+        (:func:`diffprog.wave.shots_per_batch`).
 
     Returns:
       The scalar misfit (dimensionless; 0.5 when the prediction is zero).
@@ -304,9 +318,17 @@ def fwi_misfit(
 
     dt = acoustic_cfg.dt if dt is None else dt
     obs = lowpass(observed, dt, cutoff, taper=taper)
-    pred = simulate(velocity, source_amplitudes, source_locations, receiver_locations, acoustic_cfg)
-    pred = lowpass(pred, dt, cutoff, taper=taper)
-    return 0.5 * jnp.sum((pred - obs) ** 2) / jnp.sum(obs**2)
+
+    def per_batch(scale, v, amp, src, rec, obs):
+        pred = simulate(v, amp, src, rec, acoustic_cfg)
+        return 0.5 * jnp.sum((lowpass(pred, dt, cutoff, taper=taper) - obs) ** 2) * scale
+
+    args = (source_amplitudes, source_locations, receiver_locations, obs)
+    scale = 1 / jnp.sum(obs**2)
+    if shots_per_batch is None:
+        return per_batch(scale, velocity, *args)
+    summed = sum_over_batches(lambda p, *d: per_batch(*p, *d), shots_per_batch)
+    return summed((scale, velocity), *args)
 
 
 def _optimizer(cfg: FWIConfig, scale: float):
@@ -328,6 +350,11 @@ def _strong(tree):
 
 def _objective(delta, cutoff, a, cfg: FWIConfig, acoustic_cfg):
     v = _to_velocity(delta, a["v_init"], cfg)
+    batch = cfg.shots_per_batch
+    if batch == "auto":
+        from diffprog.wave._reverse import shots_per_batch
+
+        batch = shots_per_batch(a["amp"].shape[0], v.shape, acoustic_cfg, v.dtype)
     return fwi_misfit(
         v,
         a["amp"],
@@ -337,6 +364,7 @@ def _objective(delta, cutoff, a, cfg: FWIConfig, acoustic_cfg):
         acoustic_cfg,
         cutoff=cutoff,
         taper=cfg.taper,
+        shots_per_batch=batch,
     )
 
 

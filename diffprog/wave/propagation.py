@@ -109,7 +109,11 @@ class AcousticConfig:
         within about 6 MiB (the fields then stay in the CPU's caches: 16 shots of the
         201 × 801 Marmousi-2 grid ran 2.4× faster 2 at a time than all at once), else all
         shots together (GPUs, and shots sharded over several devices). Results are the
-        same; gradients always run all shots together.
+        same. A gradient runs all shots of one call together (the reverse pass needs all
+        their stored wavefields); to differentiate a survey a few shots at a time, with
+        the memory of one batch, sum its misfit with
+        :func:`diffprog.adjoint.sum_over_batches` (``misfit(..., shots_per_batch=k)``,
+        :func:`~diffprog.wave.fwi_misfit`, and :func:`~diffprog.wave.fwi` by default).
     """
 
     dx: float | tuple[float, ...]

@@ -140,6 +140,34 @@ def test_stage_options_warm_start_and_keep_best():
         np.testing.assert_allclose(res.history[1]["val_nmse_db_start"], min(options), atol=1e-9)
 
 
+def test_ema_returns_the_moving_average_of_the_adam_iterates():
+    """With ema_decay d, a stage returns ā_K = d·ā_{K−1} + (1 − d)·p_K over its Adam
+    iterates p_k (ā_0 = p_0), which the same run without averaging gives one by one."""
+    A = measurement_matrix(jax.random.key(3), 20, 40, dtype=jnp.float64)
+    val = sample_sparse(jax.random.key(4), A, 64)
+    sample = lambda k, A: sample_sparse(k, A, 16)
+    net = ALISTA(num_layers=1)
+    p0 = net.init(A)
+
+    def run(steps, ema):
+        sched = Schedule(
+            max_steps=steps, patience=100, eval_every=1, decays=(), lr=1e-2, ema_decay=ema
+        )
+        return train_unrolled(net, p0, A, sample, val, sched, key=jax.random.key(5)).params
+
+    d, K = 0.6, 3
+    average = p0
+    for k in range(1, K):
+        average = jax.tree_util.tree_map(lambda a, p: d * a + (1 - d) * p, average, run(k, 0.0))
+    got, last = run(K, d), run(K, 0.0)
+    average = jax.tree_util.tree_map(lambda a, p: d * a + (1 - d) * p, average, last)
+    np.testing.assert_allclose(got[0]["theta"], average[0]["theta"], rtol=1e-12)
+    np.testing.assert_allclose(got[0]["gamma"], average[0]["gamma"], rtol=1e-12)
+    assert not np.allclose(got[0]["theta"], last[0]["theta"])
+    with pytest.raises(ValueError, match="ema_decay"):
+        Schedule(ema_decay=1.0)
+
+
 def test_stagewise_training_beats_ista_and_resumes(tmp_path):
     """A few short stages already beat ISTA at the same depth; a second call with the
     same checkpoint resumes every stage instead of training again."""

@@ -10,7 +10,7 @@ from scipy.ndimage import gaussian_filter
 
 from diffprog.testing import dot_test, taylor_test
 from diffprog.train import CheckpointError
-from diffprog.wave import AcousticConfig, ricker, simulate
+from diffprog.wave import AcousticConfig, misfit, ricker, shots_per_batch, simulate
 from diffprog.wave.fwi import FWIConfig, fwi, fwi_misfit, gaussian_smooth, lowpass, model_error
 from diffprog.wave.models import layered_faulted_model, smooth_model
 
@@ -82,6 +82,28 @@ def test_fwi_misfit_gradient_taylor(problem, getkey):
     res = taylor_test(f, jnp.asarray(v0), dv)
     assert 1.8 < res.rate < 2.2, res
     assert float(f(jnp.asarray(v))) < 1e-20 < float(f(jnp.asarray(v0)))  # zero at the truth
+
+
+def test_misfits_batched_over_shots_equal_the_whole_survey(problem, getkey):
+    """fwi_misfit and misfit summed one shot at a time (sum_over_batches): the same value
+    and gradient as all shots together, with respect to the velocity and the data."""
+    v, v0, obs, amp, src, rec, cfg = problem
+    noisy = obs + 1e-3 * jax.random.normal(getkey(), obs.shape)
+    for fn in (
+        lambda vel, d, b: fwi_misfit(vel, amp, src, rec, d, cfg, cutoff=6.0, shots_per_batch=b),
+        lambda vel, d, b: misfit(vel, d, amp, src, rec, cfg, shots_per_batch=b),
+    ):
+        whole = jax.value_and_grad(lambda vel, d, fn=fn: fn(vel, d, None), argnums=(0, 1))
+        batched = jax.value_and_grad(lambda vel, d, fn=fn: fn(vel, d, 1), argnums=(0, 1))
+        (f0, (gv0, gd0)), (f1, (gv1, gd1)) = whole(v0, noisy), batched(v0, noisy)
+        np.testing.assert_allclose(f1, f0, rtol=1e-12)
+        np.testing.assert_allclose(gv1, gv0, rtol=1e-9, atol=1e-12 * float(jnp.abs(gv0).max()))
+        np.testing.assert_allclose(gd1, gd0, rtol=1e-9, atol=1e-12 * float(jnp.abs(gd0).max()))
+    # the automatic batch size divides the shots; one CPU device and a small grid: all
+    assert shots_per_batch(2, v.shape, cfg, jnp.float64) == 2
+    assert shots_per_batch(7, (201, 801), cfg, jnp.float32) == 1
+    with pytest.raises(ValueError, match="shots_per_batch"):
+        FWIConfig(shots_per_batch=0)
 
 
 FAST = dict(
