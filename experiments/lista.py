@@ -102,6 +102,12 @@ class Config(ExperimentConfig):
     min_improvement_db: float = 0.01
     warm_start: bool = True
     keep_best: bool = False
+    ema_decay: float = 0.99
+    noisy_ema_decay: float = 0.0
+    ss_max_percent: float = 13.0
+    warmup: int = 0
+    revert_worse: bool = False
+    final_steps: int = 0
     lam_grid: tuple[float, ...] = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
     dtype: str = "float32"
 
@@ -139,6 +145,7 @@ QUICK = {
     "noisy_patience": 100,
     "eval_every": 50,
     "min_improvement_db": 0.0,
+    "ema_decay": 0.9,
     "lam_grid": (0.05, 0.2, 0.5),
 }
 
@@ -151,6 +158,7 @@ def _key_for(cfg: Config, method: str, snr: float) -> str:
     """Checkpoint name from the settings that determine one training run only."""
     names = ("m", "n", "p", "layers", "batch_size", "val_size", "stagewise", "lr", "decays")
     names += ("eval_every", "min_improvement_db", "warm_start", "keep_best", "seed", "dtype")
+    names += ("ss_max_percent", "warmup", "revert_worse", "final_steps")
     fields = {k: getattr(cfg, k) for k in names}
     fields.update(method=method, snr=str(snr), schedule=_steps(cfg, snr))
     digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:10]
@@ -158,11 +166,14 @@ def _key_for(cfg: Config, method: str, snr: float) -> str:
     return f"{method}-snr{snr_tag}-{digest}.ckpt"
 
 
-def _steps(cfg: Config, snr: float) -> tuple[int, int]:
-    """(max_steps, patience) of every stage: the noisy rows use the shorter pair."""
+SCHEDULE_TEXT = "max_steps {}, patience {}, EMA decay {:g} per stage"
+
+
+def _steps(cfg: Config, snr: float) -> tuple[int, int, float]:
+    """(max_steps, patience, ema_decay) of every stage: the noisy rows use their own."""
     if math.isinf(snr):
-        return cfg.max_steps, cfg.patience
-    return cfg.noisy_max_steps, cfg.noisy_patience
+        return cfg.max_steps, cfg.patience, cfg.ema_decay
+    return cfg.noisy_max_steps, cfg.noisy_patience, cfg.noisy_ema_decay
 
 
 def _score(traj, extra):
@@ -203,8 +214,8 @@ def classical(method, A, data, lam_grid, layers):
 
 def learned(method, A, data, cfg: Config, snr: float, log):
     (yv, xv), test, extra = data
-    model = MODELS[method](num_layers=cfg.layers)
-    max_steps, patience = _steps(cfg, snr)
+    model = MODELS[method](num_layers=cfg.layers, ss_max_percent=cfg.ss_max_percent)
+    max_steps, patience, ema_decay = _steps(cfg, snr)
     schedule = Schedule(
         stagewise=cfg.stagewise,
         lr=cfg.lr,
@@ -215,6 +226,10 @@ def learned(method, A, data, cfg: Config, snr: float, log):
         min_improvement_db=cfg.min_improvement_db,
         warm_start=cfg.warm_start,
         keep_best=cfg.keep_best,
+        ema_decay=ema_decay,
+        warmup=cfg.warmup,
+        revert_worse=cfg.revert_worse,
+        final_steps=cfg.final_steps,
     )
     batch, p = cfg.batch_size, cfg.p
 
@@ -326,8 +341,8 @@ def main(cfg: Config) -> dict:
             "results": results,
             "wall_seconds": time.perf_counter() - t_start,
             "schedule": {
-                "noiseless": "max_steps {}, patience {} per stage".format(*_steps(cfg, math.inf)),
-                "noisy": "max_steps {}, patience {} per stage".format(*_steps(cfg, 20.0)),
+                "noiseless": SCHEDULE_TEXT.format(*_steps(cfg, math.inf)),
+                "noisy": SCHEDULE_TEXT.format(*_steps(cfg, 20.0)),
                 "papers": "patience 4000 steps per stage (validated every 10), up to 2e5 steps",
             },
         },

@@ -127,11 +127,14 @@ def nmse_db(x_hat: Array, x: Array) -> Array:
 
 @dataclasses.dataclass(frozen=True)
 class Stage:
-    """One training stage: the first ``layers`` layers, ``train`` = "last" or "all"."""
+    """One training stage: the first ``layers`` layers, ``train`` = "last" or "all";
+    ``steps``: a fixed number of steps without early stopping (None: the schedule's
+    ``max_steps`` and ``patience``)."""
 
     layers: int
     train: str
     lr: float
+    steps: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,6 +161,13 @@ class Schedule:
         initial parameters), instead of the raw iterate; 0 (default) turns it off. It
         averages out the noise of Adam's steps, about one learning rate per parameter
         per step, which matters for the small thresholds of deep layers.
+      warmup: raise each stage's learning rate linearly from 0 over its first ``warmup``
+        steps (0: off). Adam's first steps move every parameter by about one learning
+        rate whatever its gradient (its second-moment estimate starts from one sample).
+      revert_worse: end a stage that trains all layers (fine-tuning) with its initial
+        parameters when they validate better than the parameters it ends with.
+      final_steps: if positive, end with one more stage that trains all layers for
+        exactly this many steps (no early stopping) at the first decayed rate.
     """
 
     stagewise: bool = True
@@ -170,6 +180,9 @@ class Schedule:
     warm_start: bool = True
     keep_best: bool = False
     ema_decay: float = 0.0
+    warmup: int = 0
+    revert_worse: bool = False
+    final_steps: int = 0
 
     def __post_init__(self):
         for name in ("lr", "max_steps", "patience", "eval_every"):
@@ -177,6 +190,10 @@ class Schedule:
                 raise ValueError(f"Schedule.{name} must be positive, got {getattr(self, name)}")
         if any(d <= 0 for d in self.decays):
             raise ValueError(f"Schedule.decays must be positive factors, got {self.decays}")
+        if self.final_steps < 0:
+            raise ValueError(f"Schedule.final_steps must be >= 0, got {self.final_steps}")
+        if self.warmup < 0:
+            raise ValueError(f"Schedule.warmup must be >= 0 steps, got {self.warmup}")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"Schedule.ema_decay must be in [0, 1), got {self.ema_decay}")
 
@@ -184,11 +201,14 @@ class Schedule:
         """The list of stages for a model of ``num_layers`` layers."""
         lrs = [self.lr * d for d in self.decays]
         if not self.stagewise:
-            return [Stage(num_layers, "all", lr) for lr in (self.lr, *lrs)]
-        out = []
-        for t in range(1, num_layers + 1):
-            out.append(Stage(t, "last", self.lr))
-            out.extend(Stage(t, "all", lr) for lr in lrs)
+            out = [Stage(num_layers, "all", lr) for lr in (self.lr, *lrs)]
+        else:
+            out = []
+            for t in range(1, num_layers + 1):
+                out.append(Stage(t, "last", self.lr))
+                out.extend(Stage(t, "all", lr) for lr in lrs)
+        if self.final_steps:
+            out.append(Stage(num_layers, "all", (lrs or [self.lr])[0], self.final_steps))
         return out
 
 
@@ -299,7 +319,9 @@ def train_unrolled(
     return TrainedUnrolled(params, history, seconds, resumed)
 
 
-def _stage_functions(model, sample, t: int, train: str, eval_every: int, ema_decay: float):
+def _stage_functions(
+    model, sample, t: int, train: str, eval_every: int, ema_decay: float, warmup: int
+):
     """The compiled training chunk and validation of one kind of stage (t layers,
     training the last one or all); the learning rate is an argument, so the stages that
     differ only in it share one compilation."""
@@ -321,7 +343,7 @@ def _stage_functions(model, sample, t: int, train: str, eval_every: int, ema_dec
         return _mse(forward(train_p, frozen, y, consts, prefix(frozen, y, consts)), x)
 
     @jax.jit
-    def chunk(train_p, opt_state, ema, frozen, start_step, consts, key):
+    def chunk(train_p, opt_state, ema, frozen, start_step, stage_step, consts, key):
         """``eval_every`` Adam steps; ``ema`` is the running average (or None)."""
 
         def body(carry, i):
@@ -329,6 +351,9 @@ def _stage_functions(model, sample, t: int, train: str, eval_every: int, ema_dec
             k = jax.random.fold_in(key, start_step + i)
             loss, g = jax.value_and_grad(loss_fn)(p, frozen, k, consts)
             updates, s = optimizer.update(g, s, p)
+            if warmup:
+                ramp = jnp.minimum(1.0, (stage_step + i + 1) / warmup).astype(loss.dtype)
+                updates = jax.tree_util.tree_map(lambda u: ramp * u, updates)
             p = optax.apply_updates(p, updates)
             if avg is not None:
                 avg = jax.tree_util.tree_map(lambda a, b: a + (1 - ema_decay) * (b - a), avg, p)
@@ -350,8 +375,9 @@ def _train_stage(model, params, consts, sample, val, stage, schedule, key, step0
     tag = (t, stage.train)
     if tag not in cache:
         cache[tag] = _stage_functions(
-            model, sample, t, stage.train, schedule.eval_every, schedule.ema_decay
-        )
+            model, sample, t, stage.train, schedule.eval_every, schedule.ema_decay,
+            schedule.warmup,
+        )  # fmt: skip
     optimizer, chunk, validate, prefix = cache[tag]
 
     def split(ps):
@@ -372,10 +398,12 @@ def _train_stage(model, params, consts, sample, val, stage, schedule, key, step0
     opt_state.hyperparams["learning_rate"] = jnp.asarray(stage.lr, consts["A"].dtype)
     best_p, best_step, steps = train_p, 0, 0
     ema = train_p if schedule.ema_decay > 0 else None
-    first_val = best
-    while steps < schedule.max_steps and steps - best_step < schedule.patience:
+    first_val, start_p = best, train_p
+    max_steps = schedule.max_steps if stage.steps is None else stage.steps
+    patience = schedule.patience if stage.steps is None else math.inf
+    while steps < max_steps and steps - best_step < patience:
         train_p, opt_state, ema, _ = chunk(
-            train_p, opt_state, ema, frozen, step0 + steps, consts, key
+            train_p, opt_state, ema, frozen, step0 + steps, steps, consts, key
         )
         steps += schedule.eval_every
         current = train_p if ema is None else ema
@@ -386,6 +414,8 @@ def _train_stage(model, params, consts, sample, val, stage, schedule, key, step0
             best, best_p, best_step = last, current, steps
     if not schedule.keep_best and np.isfinite(last):
         best_p, best = current, last
+        if schedule.revert_worse and stage.train == "all" and first_val < last:
+            best_p, best = start_p, first_val
     if stage.train == "last":
         params = [*params[: t - 1], best_p, *params[t:]]
     else:
