@@ -164,7 +164,14 @@ def diffprog_fns(prob, wavelet, accuracy, args):
     import jax.numpy as jnp
 
     import diffprog
-    from diffprog.wave import AcousticConfig, misfit, shots_per_batch, simulate
+    from diffprog.wave import (
+        AcousticConfig,
+        misfit,
+        shot_mesh,
+        shots_per_batch,
+        simulate,
+        simulate_per_device,
+    )
 
     cfg = AcousticConfig(
         dx=prob["dx"],
@@ -178,20 +185,48 @@ def diffprog_fns(prob, wavelet, accuracy, args):
     )
     amp = jnp.broadcast_to(jnp.asarray(wavelet, jnp.float32), (args.shots, 1, args.nt))
     src, rec = jnp.asarray(prob["src"]), jnp.asarray(prob["rec"])
-    fwd = diffprog.jit(lambda v: simulate(v, amp, src, rec, cfg))
+    devices = args.devices if args.shots % args.devices == 0 else 1
+    args.used_devices = devices
+    if devices > 1:
+        # each CPU device (one per core) runs its own shots
+        mesh = shot_mesh(jax.devices()[:devices])
+        fwd = diffprog.jit(lambda v: simulate_per_device(v, amp, src, rec, cfg, mesh=mesh))
+    else:
+        fwd = diffprog.jit(lambda v: simulate(v, amp, src, rec, cfg))
     v_true = jnp.asarray(prob["v"])
     v0 = jnp.asarray(prob["v_smooth"])
 
     batch = args.shots_per_batch
     if batch == "auto":
-        batch = shots_per_batch(args.shots, prob["v"].shape, cfg, jnp.float32)
+        batch = shots_per_batch(
+            args.shots // devices, prob["v"].shape, cfg, jnp.float32, per_device=devices > 1
+        )
     batch = None if batch in (0, "0") else int(batch)
-    args.resolved_shots_per_batch = batch or args.shots
+    args.resolved_shots_per_batch = batch or args.shots // devices
 
-    def loss(v, obs):
+    def loss(v, obs, amp=amp, src=src, rec=rec):
         return misfit(v, obs, amp, src, rec, cfg, shots_per_batch=batch)
 
-    grad = diffprog.jit(jax.value_and_grad(loss))
+    if devices > 1:
+        # data parallel: each device differentiates the misfit of its own shots, and the
+        # values and velocity gradients are summed over the devices
+        from jax.sharding import PartitionSpec as P
+
+        def local(v, obs, amp, src, rec):
+            value, g = jax.value_and_grad(loss)(v, obs, amp, src, rec)
+            return jax.lax.psum(value, "shots"), jax.lax.psum(g, "shots")
+
+        per_device = jax.shard_map(
+            local,
+            mesh=mesh,
+            in_specs=(P(), P("shots"), P("shots"), P("shots"), P("shots")),
+            out_specs=(P(), P()),
+            check_vma=False,
+        )
+        grad_all = diffprog.jit(per_device)
+        grad = lambda v, obs: grad_all(v, obs, amp, src, rec)
+    else:
+        grad = diffprog.jit(jax.value_and_grad(loss))
     return {
         "forward": lambda: fwd(v_true),
         "gradient_at": lambda obs: grad(v0, obs),
@@ -387,6 +422,13 @@ def parse_args(argv=None):
         "diffprog.wave.shots_per_batch; 0: all shots in one simulation",
     )
     p.add_argument(
+        "--devices",
+        type=int,
+        default=None,
+        help="diffprog: CPU devices (jax_num_cpu_devices), each running its own shots "
+        "(default: one per thread; 1: a single device using all threads)",
+    )
+    p.add_argument(
         "--deepwave-shots-per-batch",
         type=int,
         default=0,
@@ -410,9 +452,14 @@ def main(argv=None) -> int:
     _runner.require("deepwave", install="pip install -e '.[bench]' (it includes deepwave)")
     _runner.require("psutil")
     threads = _runner.pin_threads(args.threads)
+    args.devices = threads if args.devices is None else args.devices
+    if args.devices < 1:
+        raise SystemExit("--devices must be >= 1")
 
     import deepwave
     import jax
+
+    jax.config.update("jax_num_cpu_devices", args.devices)  # before the backend starts
     import numpy as np
     import torch
 
@@ -482,8 +529,10 @@ def main(argv=None) -> int:
             f"{'passed' if gate_ok else 'FAILED'} (the JSON details give the best-fit scale "
             "between the gathers and the error after scaling)",
             "GiB = peak resident memory added by one call (sampled every ms)",
+            f"diffprog on {getattr(args, 'used_devices', 1)} CPU device(s) (shots split "
+            "over them, velocity gradient summed)",
             "gradient, shots per batch (each batch's backward right after its forward): "
-            f"diffprog {getattr(args, 'resolved_shots_per_batch', '-')} "
+            f"diffprog {getattr(args, 'resolved_shots_per_batch', '-')} per device "
             f"(--shots-per-batch {args.shots_per_batch}), "
             f"Deepwave {args.deepwave_shots_per_batch or args.shots}",
             f"frac BW = cell-updates/s ÷ (triad bandwidth {bw / 1e9:.1f} GB/s ÷ "

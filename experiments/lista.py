@@ -21,12 +21,19 @@ keeps the short schedule accurate is ``warm_start``: a new layer starts from a c
 the trained layer before it (when that validates better than its initial values), so
 its threshold does not have to travel from λ/L to the small values deep layers need at
 Adam's pace of about one learning rate per step.
+The noiseless rows validate and keep an exponential moving average of each stage's
+Adam iterates (``ema_decay`` 0.99): over 10 further test sets it gave LISTA-CPSS a median
+of −61.5 dB against −60.8 without it.
 
 The error over random x is heavy-tailed: an occasional x (typically one with an
 unusually large support) converges much more slowly, and one such example can hold
 most of a test set's squared error. So besides the fixed test set, each method's
 last-layer NMSE is also reported on ``extra_test_sets`` further independent sets of the
-same size (their median shows how much a single set's number owes to such examples).
+same size (their median shows how much a single set's number owes to such examples). On the
+fixed test set (seed 0) one example, with 70 non-zeros (support selection trusts 65 of
+500 entries at the last layers), converges at about 2 dB per layer against about 4 for
+the others, and holds 44–85 % of LISTA-CPSS's squared error: −31 to −35 dB on its own,
+the set at −57.6 to −59.0 dB, and −61.4 to −62.2 dB without it.
 
 Every stage is checkpointed under ``<out>/checkpoints/``: an interrupted run resumes at
 the last finished stage, and a run restricted to some methods (``--set

@@ -83,7 +83,7 @@ from diffprog.wave.propagation import (
     simulate,
     validate,
 )
-from diffprog.wave.sharding import replicate, shard_shots, shot_mesh
+from diffprog.wave.sharding import replicate, shard_shots, shot_mesh, simulate_per_device
 from diffprog.wave.wavelets import ricker
 
 __all__ = [
@@ -133,6 +133,7 @@ __all__ = [
     "shot_mesh",
     "shots_per_batch",
     "simulate",
+    "simulate_per_device",
     "smooth_model",
     "surface_survey",
     "validate",

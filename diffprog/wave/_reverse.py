@@ -92,9 +92,10 @@ def _forward(grid, vdt2, vdt2_layers, src_weight, xs, a, b, src_index, rec, *, s
 
 
 # Bytes of three wavefields of one group of shots in a forward pass on a CPU (see
-# AcousticConfig.shots_per_pass): measured on a 2 MiB L2 / 32 MiB L3 CPU, where groups of
-# 2 shots of 245 × 845 cells (5 MiB) beat 1 and 4.
-CACHE_BUDGET = 6 * 2**20
+# AcousticConfig.shots_per_pass): measured on a 2 MiB L2 / 32 MiB L3 CPU with the
+# two-steps-per-iteration loop, groups of 1 shot of 245 × 845 cells (2.4 MiB) beat 2
+# (by 27 % at order 4 and 6 % at order 8 on one core) and 4 (by 2.5×).
+CACHE_BUDGET = 3 * 2**20
 
 
 def shots_per_pass(n_shots: int, grid: Grid, dtype, cfg: AcousticConfig) -> int:
@@ -102,13 +103,14 @@ def shots_per_pass(n_shots: int, grid: Grid, dtype, cfg: AcousticConfig) -> int:
     :attr:`AcousticConfig.shots_per_pass`)."""
     if cfg.shots_per_pass is not None:
         return _divisor(min(cfg.shots_per_pass, n_shots), n_shots)
-    return _cache_fit(n_shots, grid, dtype, fields=3)
+    return cache_fit(n_shots, grid, dtype, fields=3)
 
 
-def _cache_fit(n_shots: int, grid: Grid, dtype, fields: int) -> int:
-    """On a single CPU device, the largest divisor of ``n_shots`` whose ``fields``
-    halo-padded wavefields fit in CACHE_BUDGET (at least 1); elsewhere ``n_shots``."""
-    if jax.default_backend() != "cpu" or jax.device_count() != 1:
+def cache_fit(n_shots: int, grid: Grid, dtype, fields: int, any_devices: bool = False) -> int:
+    """On a single CPU device (on any number of them with ``any_devices``: shots already
+    split per device), the largest divisor of ``n_shots`` whose ``fields`` halo-padded
+    wavefields fit in CACHE_BUDGET (at least 1); elsewhere ``n_shots``."""
+    if jax.default_backend() != "cpu" or (jax.device_count() != 1 and not any_devices):
         return n_shots
     m = grid.accuracy // 2
     cells = math.prod(n + 2 * m for n in grid.shape)
@@ -122,23 +124,26 @@ def _divisor(k: int, n: int) -> int:
     return k
 
 
-def shots_per_batch(n_shots: int, model_shape, cfg: AcousticConfig, dtype=jnp.float32) -> int:
+def shots_per_batch(
+    n_shots: int, model_shape, cfg: AcousticConfig, dtype=jnp.float32, *, per_device=False
+) -> int:
     """Shots per batch for a gradient over many shots, evaluated batch by batch with
     :func:`diffprog.adjoint.sum_over_batches` (as :func:`~diffprog.wave.fwi_misfit`
     does): a divisor of ``n_shots``.
 
     On a single CPU device: as many shots as keep six wavefields (the forward pass's
-    three and the reverse pass's adjoint ones) within about 6 MiB, at least one. Each
+    three and the reverse pass's adjoint ones) within about 3 MiB, at least one. Each
     batch then runs in the CPU's caches, and the stored wavefields of the store-all
     reverse pass are one batch's, allocated once and reused by every batch (fresh
     memory is mapped page by page, which costs more than computing into it). Measured
     on Marmousi-2 at 15 m (245 × 845 cells with the layers, float32, 1000 steps, order
     4): the gradient of 4 shots took 0.42× the time of all 4 at once with batches of
     one shot and 0.55× with batches of two. On GPUs, or shots sharded over several
-    devices: all shots.
+    devices: all shots, unless ``per_device`` says that ``n_shots`` are one CPU
+    device's own (e.g. inside :func:`jax.shard_map`).
     """
     grid = make_grid(tuple(model_shape), cfg)
-    return _cache_fit(n_shots, grid, dtype, fields=6)
+    return cache_fit(n_shots, grid, dtype, fields=6, any_devices=per_device)
 
 
 def _forward_in_groups(grid, group, vdt2, vdt2_layers, src_weight, xs, a, b, src_index, rec):

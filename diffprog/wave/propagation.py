@@ -106,9 +106,11 @@ class AcousticConfig:
       shots_per_pass: for a forward simulation (no gradient), run the shots this many at a
         time, one group after another, instead of all in one set of arrays. ``None``
         (default) picks it: on a single CPU device, as many shots as keep three wavefields
-        within about 6 MiB (the fields then stay in the CPU's caches: 16 shots of the
-        201 × 801 Marmousi-2 grid ran 2.4× faster 2 at a time than all at once), else all
-        shots together (GPUs, and shots sharded over several devices). Results are the
+        within about 3 MiB, at least one (the fields then stay in the CPU's caches: shots
+        of the 201 × 801 Marmousi-2 grid ran 2.5× faster one at a time than 4 at once),
+        else all shots together (GPUs, and shots sharded over several devices by
+        :func:`~diffprog.wave.shard_shots`; :func:`~diffprog.wave.simulate_per_device`
+        groups each device's shots). Results are the
         same. A gradient runs all shots of one call together (the reverse pass needs all
         their stored wavefields); to differentiate a survey a few shots at a time, with
         the memory of one batch, sum its misfit with
