@@ -122,4 +122,22 @@ def simulate_per_device(
         # becomes per-shot data after one step; a forward pass needs no replication check
         check_vma=False,
     )
-    return run(velocity, source_amplitudes, source_locations, receiver_locations)
+    return _forward_only(run)(velocity, source_amplitudes, source_locations, receiver_locations)
+
+
+def _forward_only(fn):
+    """``fn`` with a clear error under differentiation: without the replication check a
+    gradient through the shard_map would miss the sum over devices (silently wrong)."""
+
+    @jax.custom_jvp
+    def wrapped(*args):
+        return fn(*args)
+
+    @wrapped.defjvp
+    def _refuse(primals, tangents):
+        raise ValueError(
+            "simulate_per_device is for forward modelling only; to differentiate, place "
+            "the shot arrays with shard_shots and use jax.grad of simulate (or misfit)"
+        )
+
+    return wrapped

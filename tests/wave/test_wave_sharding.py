@@ -51,7 +51,13 @@ SCRIPT = textwrap.dedent(
         uneven = "accepted"
     except ValueError as e:
         uneven = str(e)
+    try:
+        jax.grad(lambda v: simulate_per_device(v, f8, s8, r8, cfg).sum())(v)
+        no_grad = "differentiated"
+    except ValueError as e:
+        no_grad = str(e)
     print(json.dumps({
+        "no_grad": no_grad,
         "per_device_rel": max(float(np.abs(p - one).max() / np.abs(one).max())
                               for p in per_device),
         "uneven": uneven,
@@ -85,6 +91,7 @@ def test_sharded_shots_give_the_single_device_gradient():
     assert res["traces_rel"] < 1e-12
     assert res["per_device_rel"] < 1e-12
     assert "do not split evenly over 4 devices" in res["uneven"]
+    assert "forward modelling only" in res["no_grad"]
 
 
 def test_shard_shots_rejects_uneven_batches():
