@@ -48,6 +48,7 @@ from diffprog.wave.propagation import (
     WaveState,
     _add_slab_transposes,
     _axis_d1,
+    _memory_barrier,
     _pad_axis,
     _padded_cells,
     _padded_window,
@@ -88,7 +89,7 @@ def _forward(grid, vdt2, vdt2_layers, src_weight, xs, a, b, src_index, rec, *, s
     if store:
         # (two steps per iteration measured no faster here: the stores dominate)
         return lax.scan(body, state0, xs)
-    return _two_per_iteration(body, state0, xs, barrier=True)
+    return _two_per_iteration(body, state0, xs, barrier=_memory_barrier)
 
 
 # Bytes of three wavefields of one group of shots in a forward pass on a CPU (see
