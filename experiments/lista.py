@@ -115,6 +115,8 @@ class Config(ExperimentConfig):
     warmup: int = 0
     revert_worse: bool = False
     final_steps: int = 0
+    cp_init: str = "ista"
+    loss_power: float = 1.0
     lam_grid: tuple[float, ...] = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
     dtype: str = "float32"
 
@@ -127,6 +129,7 @@ class Config(ExperimentConfig):
         self.check_choices("methods", CLASSICAL + LEARNED)
         self.check_choices("noisy_methods", CLASSICAL + LEARNED)
         self.check_choices("dtype", ("float32", "float64"))
+        self.check_choices("cp_init", ("ista", "analytic"))
         if not self.snrs or any(s <= 0 for s in self.snrs):
             raise ValueError(f"snrs must be positive dB values or inf, got {self.snrs}")
         if self.p > 1:
@@ -167,6 +170,10 @@ def _key_for(cfg: Config, method: str, snr: float) -> str:
     names += ("eval_every", "min_improvement_db", "warm_start", "keep_best", "seed", "dtype")
     names += ("ss_max_percent", "warmup", "revert_worse", "final_steps")
     fields = {k: getattr(cfg, k) for k in names}
+    if cfg.loss_power != 1:
+        fields["loss_power"] = cfg.loss_power  # (absent at its default, as cp_init)
+    if method in ("lista_cp", "lista_cpss") and cfg.cp_init != "ista":
+        fields["cp_init"] = cfg.cp_init  # (absent at its default: older checkpoints stay valid)
     fields.update(method=method, snr=str(snr), schedule=_steps(cfg, snr))
     digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:10]
     snr_tag = "inf" if math.isinf(snr) else f"{snr:g}"
@@ -221,7 +228,8 @@ def classical(method, A, data, lam_grid, layers):
 
 def learned(method, A, data, cfg: Config, snr: float, log):
     (yv, xv), test, extra = data
-    model = MODELS[method](num_layers=cfg.layers, ss_max_percent=cfg.ss_max_percent)
+    options = {"init_weight": cfg.cp_init} if method in ("lista_cp", "lista_cpss") else {}
+    model = MODELS[method](num_layers=cfg.layers, ss_max_percent=cfg.ss_max_percent, **options)
     max_steps, patience, ema_decay = _steps(cfg, snr)
     schedule = Schedule(
         stagewise=cfg.stagewise,
@@ -237,6 +245,7 @@ def learned(method, A, data, cfg: Config, snr: float, log):
         warmup=cfg.warmup,
         revert_worse=cfg.revert_worse,
         final_steps=cfg.final_steps,
+        loss_power=cfg.loss_power,
     )
     batch, p = cfg.batch_size, cfg.p
 

@@ -76,6 +76,18 @@ def test_jvp_and_vjp_of_a_network_are_adjoint():
     assert dot_test(fwd, bwd, y, f(y), key=jax.random.key(2)) < 1e-12
 
 
+def test_analytic_init_of_lista_cpss_starts_as_alista():
+    """LISTA-CPSS with ``init_weight="analytic"`` computes ALISTA's initial layers."""
+    A, y, _ = _small()
+    cp = LISTACPSS(num_layers=4, ss_percent=10.0, init_weight="analytic")
+    al = ALISTA(num_layers=4, ss_percent=10.0)
+    np.testing.assert_allclose(
+        cp.trajectory(cp.init(A), y, A), al.trajectory(al.init(A), y, A), atol=1e-12
+    )
+    with pytest.raises(ValueError, match="init_weight must be 'ista' or 'analytic'"):
+        LISTACP(init_weight="random")
+
+
 def test_analytic_weight_solves_its_problem(getkey):
     """wᵢᵀaᵢ = 1, and no other feasible W (same constraint) has a smaller ‖WᵀA‖_F."""
     A = measurement_matrix(getkey(), 20, 50, dtype=jnp.float64)
@@ -233,3 +245,15 @@ def test_bad_input():
         net.apply(p, y, A, layers=3)
     with pytest.raises(ValueError, match="positive"):
         Schedule(lr=-1.0)
+    with pytest.raises(ValueError, match="loss_power must be >= 1"):
+        Schedule(loss_power=0.5)
+
+
+def test_loss_power_is_the_power_mean_of_the_example_errors():
+    from diffprog.sparse.training import _mse
+
+    x_hat = jnp.array([[1.0, 0.0], [0.0, 3.0], [2.0, 2.0]])
+    err = np.array([1.0, 9.0, 8.0])  # ‖x̂ᵢ − 0‖²
+    x = jnp.zeros_like(x_hat)
+    np.testing.assert_allclose(_mse(x_hat, x), err.mean(), rtol=1e-6)
+    np.testing.assert_allclose(_mse(x_hat, x, 2.0), np.sqrt(np.mean(err**2)), rtol=1e-6)
