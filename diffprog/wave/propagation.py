@@ -937,8 +937,16 @@ def propagate(
     velocity = jnp.asarray(velocity)
     if not jnp.issubdtype(velocity.dtype, jnp.floating):
         velocity = velocity.astype(jnp.result_type(float))
-    dtype = velocity.dtype
     validate(velocity, source_amplitudes, source_locations, receiver_locations, cfg)
+    # The checks above read concrete values; the rest is one compiled function, so an
+    # eager call (a notebook, a test) compiles once per configuration and shapes instead
+    # of dispatching the set-up op by op and re-tracing the time loop at every call.
+    return _propagate(velocity, source_amplitudes, source_locations, receiver_locations, cfg)
+
+
+@functools.partial(jax.jit, static_argnames=("cfg",))
+def _propagate(velocity, source_amplitudes, source_locations, receiver_locations, cfg):
+    dtype = velocity.dtype
     amp = jnp.asarray(source_amplitudes).astype(dtype)
     grid = make_grid(velocity.shape, cfg)
     medium = make_medium(velocity, amp, grid, cfg)
