@@ -76,4 +76,4 @@ bench: $(STAMP_BENCH)
 	done
 
 clean:
-	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache .cache *.egg-info

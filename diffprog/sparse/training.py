@@ -176,7 +176,10 @@ class Schedule:
         ‖x̂ᵢ − xᵢ‖² and q = ``loss_power``: 1 (default) is the mean squared error of
         the papers; q > 1 weights each example's gradient by (eᵢ/ē)^(q−1), i.e. leans on
         the slowly converging tail (the minimiser of the mean is unchanged only where
-        every example can reach zero error).
+        every example can reach zero error). Measured on LISTA-CPSS (250 × 500, 16
+        layers, the ``lista`` experiment): q = 2 gave −56.9 dB on its fixed test set
+        and a median of −59.2 over 10 further sets, against −57.6 to −59.4 and −61.3 to
+        −61.5 with q = 1.
     """
 
     stagewise: bool = True
