@@ -628,23 +628,20 @@ def _padded_cells(index, grid: Grid, *, padded: bool = False) -> tuple:
     return (shots, *cells)
 
 
-def _two_per_iteration(
-    body, carry, xs, *, reverse: bool = False, scan=lax.scan, barrier=None, per: int = 2
-):
-    """``scan(body, carry, xs, reverse=reverse)`` with ``per`` (even) steps per iteration.
+def _two_per_iteration(body, carry, xs, *, reverse: bool = False, scan=lax.scan, barrier=None):
+    """``scan(body, carry, xs, reverse=reverse)`` with two steps per loop iteration.
 
     The carry's two wavefield slots then keep their roles (u and u_prev, or λ and
     λ_prev, are updated in place in turn) instead of rotating u_prev ← u ← u_next, for
-    which XLA inserts full-array copies every iteration. The ``nt mod per`` remaining
-    steps run on their own. ``barrier(carry, pred)``: applied between consecutive steps
+    which XLA inserts full-array copies every iteration. An odd last step runs on its
+    own. ``barrier(carry, pred)``: applied between consecutive steps
     of an iteration (see :func:`_memory_barrier`): without one, XLA fuses one step's CPML
     updates into the next step's loops, computing them twice (the hand-written forward
     loop measured 7–18 % slower than one step per iteration that way); with it, the
     forward loop runs 1.4–1.7× faster than one step per iteration (Marmousi-2 at 15 m,
-    orders 4 and 8, one core). 4 and 8 steps per iteration measured 9–10 % slower than 2
-    there (order 4, one core)."""
-    if per < 2 or per % 2:
-        raise ValueError(f"per must be an even number of steps >= 2, got {per}")
+    orders 4 and 8, one core). 4 and 8 steps per iteration (the loop below with
+    ``per = 4`` or 8) measured 9–10 % slower than 2 there (order 4, one core)."""
+    per = 2
     nt = jax.tree_util.tree_leaves(xs)[0].shape[0]
     n_it = nt // per
     rest = nt - n_it * per
