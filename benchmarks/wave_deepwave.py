@@ -167,6 +167,7 @@ def diffprog_fns(prob, wavelet, accuracy, args):
     from diffprog.wave import (
         AcousticConfig,
         misfit,
+        misfit_value_and_grad_per_device,
         shot_mesh,
         shots_per_batch,
         simulate,
@@ -204,27 +205,17 @@ def diffprog_fns(prob, wavelet, accuracy, args):
     batch = None if batch in (0, "0") else int(batch)
     args.resolved_shots_per_batch = batch or args.shots // devices
 
-    def loss(v, obs, amp=amp, src=src, rec=rec):
+    def loss(v, obs):
         return misfit(v, obs, amp, src, rec, cfg, shots_per_batch=batch)
 
     if devices > 1:
         # data parallel: each device differentiates the misfit of its own shots, and the
         # values and velocity gradients are summed over the devices
-        from jax.sharding import PartitionSpec as P
-
-        def local(v, obs, amp, src, rec):
-            value, g = jax.value_and_grad(loss)(v, obs, amp, src, rec)
-            return jax.lax.psum(value, "shots"), jax.lax.psum(g, "shots")
-
-        per_device = jax.shard_map(
-            local,
-            mesh=mesh,
-            in_specs=(P(), P("shots"), P("shots"), P("shots"), P("shots")),
-            out_specs=(P(), P()),
-            check_vma=False,
+        grad = diffprog.jit(
+            lambda v, obs: misfit_value_and_grad_per_device(
+                v, obs, amp, src, rec, cfg, mesh=mesh, shots_per_batch=batch
+            )
         )
-        grad_all = diffprog.jit(per_device)
-        grad = lambda v, obs: grad_all(v, obs, amp, src, rec)
     else:
         grad = diffprog.jit(jax.value_and_grad(loss))
     return {

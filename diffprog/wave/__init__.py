@@ -83,7 +83,13 @@ from diffprog.wave.propagation import (
     simulate,
     validate,
 )
-from diffprog.wave.sharding import replicate, shard_shots, shot_mesh, simulate_per_device
+from diffprog.wave.sharding import (
+    misfit_value_and_grad_per_device,
+    replicate,
+    shard_shots,
+    shot_mesh,
+    simulate_per_device,
+)
 from diffprog.wave.wavelets import ricker
 
 __all__ = [
@@ -117,6 +123,7 @@ __all__ = [
     "make_grid",
     "max_stable_dt",
     "misfit",
+    "misfit_value_and_grad_per_device",
     "model_error",
     "peak_frequency",
     "points",

@@ -257,3 +257,6 @@ def test_loss_power_is_the_power_mean_of_the_example_errors():
     x = jnp.zeros_like(x_hat)
     np.testing.assert_allclose(_mse(x_hat, x), err.mean(), rtol=1e-6)
     np.testing.assert_allclose(_mse(x_hat, x, 2.0), np.sqrt(np.mean(err**2)), rtol=1e-6)
+    # the training loss is differentiated: finite differences in float64
+    xh64, x64 = x_hat.astype(jnp.float64) + 0.1, jnp.ones((3, 2), jnp.float64)
+    check_grad(lambda a, b: _mse(a, b, 2.0), [xh64, x64], eps=1e-6, atol=1e-6, rtol=1e-6)

@@ -20,8 +20,9 @@ SCRIPT = textwrap.dedent(
     jax.config.update("jax_enable_x64", True)
     import dataclasses
     import numpy as np
-    from diffprog.wave import (AcousticConfig, misfit, replicate, ricker, shard_shots,
-                               shot_mesh, simulate, simulate_per_device)
+    from diffprog.wave import (AcousticConfig, misfit, misfit_value_and_grad_per_device,
+                               replicate, ricker, shard_shots, shot_mesh, simulate,
+                               simulate_per_device)
 
     nt, dt = 60, 1e-3
     cfg = AcousticConfig(dx=10.0, dt=dt, nt=nt, pml_width=4, pml_freq=15.0)
@@ -46,6 +47,10 @@ SCRIPT = textwrap.dedent(
             v, f8, s8, r8))
         for c in (cfg, dataclasses.replace(cfg, shots_per_pass=1))
     ]
+    # data-parallel value and gradient, one shot per batch within each device
+    val1 = misfit(v, obs, f, s, r, cfg)
+    val4, gdp = jax.jit(lambda v: misfit_value_and_grad_per_device(
+        v, obs, f, s, r, cfg, shots_per_batch=1))(v)
     try:
         simulate_per_device(v, f8[:6], s8[:6], r8[:6], cfg)
         uneven = "accepted"
@@ -58,6 +63,8 @@ SCRIPT = textwrap.dedent(
         no_grad = str(e)
     print(json.dumps({
         "no_grad": no_grad,
+        "dp_grad_rel": float(jnp.abs(gdp - g1).max() / jnp.abs(g1).max()),
+        "dp_value_rel": float(abs(val4 - val1) / abs(val1)),
         "per_device_rel": max(float(np.abs(p - one).max() / np.abs(one).max())
                               for p in per_device),
         "uneven": uneven,
@@ -90,6 +97,7 @@ def test_sharded_shots_give_the_single_device_gradient():
     assert res["grad_rel"] < 1e-12  # measured ≈ 1e-18: same sums, different order
     assert res["traces_rel"] < 1e-12
     assert res["per_device_rel"] < 1e-12
+    assert res["dp_grad_rel"] < 1e-12 and res["dp_value_rel"] < 1e-12
     assert "do not split evenly over 4 devices" in res["uneven"]
     assert "forward modelling only" in res["no_grad"]
 
@@ -103,3 +111,19 @@ def test_shard_shots_rejects_uneven_batches():
             shard_shots(jnp.zeros((n + 1, 3)))
     with pytest.raises(ValueError, match="shots"):
         shard_shots(jnp.zeros(()))
+
+
+def test_simulate_per_device_checks_values_before_sharding():
+    """Bad values get simulate's eager errors, not a trace from inside shard_map."""
+    from diffprog.wave import AcousticConfig, ricker, simulate_per_device
+
+    n = len(jax.devices())
+    cfg = AcousticConfig(dx=10.0, dt=1e-3, nt=20, pml_width=4, pml_freq=15.0)
+    f = jnp.tile(ricker(15.0, 20, 1e-3)[None, None], (n, 1, 1))
+    s = jnp.tile(jnp.array([[[2.0, 3.0]]]), (n, 1, 1))
+    r = jnp.tile(jnp.array([[[1.0, 2.0]]]), (n, 1, 1))
+    v = jnp.full((8, 10), 1500.0)
+    with pytest.raises(ValueError, match="velocity"):
+        simulate_per_device(v.at[2, 3].set(-1.0), f, s, r, cfg)
+    with pytest.raises(ValueError, match="outside"):
+        simulate_per_device(v, f, s.at[..., 1].set(50.0), r, cfg)
