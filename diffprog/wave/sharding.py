@@ -157,6 +157,14 @@ def misfit_value_and_grad_per_device(
     mesh = shot_mesh() if mesh is None else mesh
     n_dev = mesh.shape[AXIS]
     n_shots = np.shape(source_amplitudes)[0]
+    # the whole survey's shapes, checked before shard_map splits them (misfit's own check
+    # would see one device's part, or shard_map would fail first on an uneven split)
+    expected = (n_shots, np.shape(receiver_locations)[1], cfg.nt)
+    if np.shape(observed) != expected:
+        raise ValueError(
+            f"misfit_value_and_grad_per_device: observed has shape {np.shape(observed)}; "
+            f"the traces are {expected} (shot, receiver, time step)"
+        )
     _check_even(n_shots, n_dev, "misfit_value_and_grad_per_device")
     batch = shots_per_batch
     if batch == "auto":

@@ -51,6 +51,14 @@ SCRIPT = textwrap.dedent(
     val1 = misfit(v, obs, f, s, r, cfg)
     val4, gdp = jax.jit(lambda v: misfit_value_and_grad_per_device(
         v, obs, f, s, r, cfg, shots_per_batch=1))(v)
+    errors = {}
+    for name, args in (("dp_uneven", (obs[:3], f[:3], s[:3], r[:3])),
+                       ("dp_shape", (obs[:, :, :-1], f, s, r))):
+        try:
+            misfit_value_and_grad_per_device(v, *args, cfg)
+            errors[name] = "accepted"
+        except ValueError as e:
+            errors[name] = str(e)
     try:
         simulate_per_device(v, f8[:6], s8[:6], r8[:6], cfg)
         uneven = "accepted"
@@ -63,6 +71,7 @@ SCRIPT = textwrap.dedent(
         no_grad = str(e)
     print(json.dumps({
         "no_grad": no_grad,
+        **errors,
         "dp_grad_rel": float(jnp.abs(gdp - g1).max() / jnp.abs(g1).max()),
         "dp_value_rel": float(abs(val4 - val1) / abs(val1)),
         "per_device_rel": max(float(np.abs(p - one).max() / np.abs(one).max())
@@ -98,6 +107,8 @@ def test_sharded_shots_give_the_single_device_gradient():
     assert res["traces_rel"] < 1e-12
     assert res["per_device_rel"] < 1e-12
     assert res["dp_grad_rel"] < 1e-12 and res["dp_value_rel"] < 1e-12
+    assert "do not split evenly over 4 devices" in res["dp_uneven"]
+    assert "observed has shape" in res["dp_shape"]
     assert "do not split evenly over 4 devices" in res["uneven"]
     assert "forward modelling only" in res["no_grad"]
 
